@@ -1,0 +1,80 @@
+// swift-tools-version:6.0
+//
+// bodycam — firmware userland for a body-worn camera on embedded Linux.
+//
+// Layering (see README and DESIGN): C system libraries and one small C shim at the bottom;
+// `BodycamCore` and `BodycamTOML` are pure Swift with no C and no I/O; `BodycamMedia` writes and
+// reads fragmented MP4; `BodycamAdapters` wraps libx264, libopus and the synthetic sources;
+// `BodycamRuntime` composes them; the `bodycam` executable only parses the command line.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "bodycam",
+    products: [
+        .executable(name: "bodycam", targets: ["bodycam"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries from Debian's packages, found with pkg-config.
+        .systemLibrary(name: "CX264", pkgConfig: "x264", providers: [.apt(["libx264-dev"])]),
+        .systemLibrary(name: "COpus", pkgConfig: "opus", providers: [.apt(["libopus-dev"])]),
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CV4L2", pkgConfig: "libv4l2", providers: [.apt(["libv4l-dev"])]),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        // Functions for the C macros Swift cannot import.
+        .target(name: "CBodycamShim", dependencies: ["CX264", "COpus"]),
+
+        .target(name: "BodycamCore", swiftSettings: strict),
+        .target(name: "BodycamTOML", swiftSettings: strict),
+        .target(name: "BodycamMedia", dependencies: ["BodycamCore"], swiftSettings: strict),
+        .target(
+            name: "BodycamAdapters",
+            dependencies: [
+                "BodycamCore", "BodycamMedia", "CBodycamShim", "CX264", "COpus",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "BodycamRuntime",
+            dependencies: [
+                "BodycamCore", "BodycamTOML", "BodycamMedia", "BodycamAdapters",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "bodycam",
+            dependencies: [
+                "BodycamRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "BodycamCoreTests", dependencies: ["BodycamCore"], swiftSettings: strict),
+        .testTarget(name: "BodycamTOMLTests", dependencies: ["BodycamTOML"], swiftSettings: strict),
+        .testTarget(name: "BodycamMediaTests", dependencies: ["BodycamMedia"], swiftSettings: strict),
+        .testTarget(
+            name: "BodycamAdaptersTests", dependencies: ["BodycamAdapters"], swiftSettings: strict),
+        .testTarget(
+            name: "BodycamIntegrationTests",
+            dependencies: ["BodycamRuntime", "bodycam"],
+            swiftSettings: strict
+        ),
+    ]
+)

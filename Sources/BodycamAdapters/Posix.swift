@@ -1,0 +1,39 @@
+internal import CBodycamShim
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Linux calls that Swift's Glibc module does not import (GNU extensions), and console output
+/// that does not go through the C stdio globals (which strict concurrency rejects).
+public enum Posix {
+    /// eventfd(2) with EFD_CLOEXEC (and EFD_NONBLOCK when asked).
+    public static func eventfd(nonblocking: Bool) throws(SystemError) -> Int32 {
+        try Syscall.retrying("eventfd") { bodycam_eventfd(0, nonblocking ? 1 : 0) }
+    }
+
+    /// accept4(2) with SOCK_CLOEXEC | SOCK_NONBLOCK; nil when no connection is waiting.
+    public static func acceptNonblocking(_ fd: Int32) -> Int32? {
+        let r = bodycam_accept4_nonblocking(fd)
+        return r >= 0 ? r : nil
+    }
+
+    /// Names the calling thread (15 bytes show in `top -H`).
+    public static func setThreadName(_ name: String) {
+        _ = bodycam_set_thread_name(String(name.prefix(15)))
+    }
+
+    /// Writes `text` to standard error, whole.
+    public static func printError(_ text: String) { write(STDERR_FILENO, text) }
+
+    /// Writes `text` to standard output, whole.
+    public static func printOut(_ text: String) { write(STDOUT_FILENO, text) }
+
+    private static func write(_ fd: Int32, _ text: String) {
+        var s = text
+        s.withUTF8 { b in
+            guard let base = b.baseAddress else { return }
+            try? Syscall.writeAll(fd, UnsafeRawBufferPointer(start: base, count: b.count), path: nil)
+        }
+    }
+}

@@ -1,0 +1,133 @@
+public import BodycamCore
+import Synchronization
+
+/// The `sim` board's camera: renders a moving, noisy picture with a frame counter, in real time.
+///
+/// It behaves like a capture device with a small buffer pool: frames are stamped with the
+/// monotonic time of their slot, and when every buffer is still held by the pipeline the slot is
+/// skipped and counted as dropped (exactly what a V4L2 driver does when it runs out of buffers).
+public final class SyntheticCamera: VideoSource, @unchecked Sendable {
+    public let format: VideoFormat
+    private let buffers: [UnsafeMutableRawPointer]
+    private let state: Mutex<State>
+    private var scene: SyntheticScene
+    private var slot: Int64 = 0
+    private var start: Int64 = 0
+    /// How much faster than real time the picture runs (1 = real time). Soak tests speed it up.
+    public let speed: Double
+
+    private struct State {
+        var inUse: [Bool]
+        var stopped = false
+        var counters = CaptureCounters()
+    }
+
+    public init(format: VideoFormat, bufferCount: Int = 4, seed: UInt64 = 1, speed: Double = 1) {
+        self.format = format
+        self.speed = speed
+        buffers = (0..<bufferCount).map { _ in
+            UnsafeMutableRawPointer.allocate(byteCount: format.frameSize, alignment: 64)
+        }
+        state = Mutex(State(inUse: Array(repeating: false, count: bufferCount)))
+        scene = SyntheticScene(format: format, seed: seed)
+    }
+
+    deinit {
+        for b in buffers { b.deallocate() }
+    }
+
+    public var counters: CaptureCounters { state.withLock { $0.counters } }
+
+    public func nextFrame() throws -> RawFrame? {
+        if start == 0 { start = SystemClock.monotonic() }
+        let interval = format.frameRate.frameInterval
+        while true {
+            // Slot k is due at start + k·interval (absolute, so timing does not drift).
+            let due = start + Int64(Double(slot * interval) / speed)
+            SystemClock.sleep(untilMonotonic: due)
+            let k = slot
+            slot += 1
+            let index: Int? = state.withLock { s in
+                if s.stopped { return -1 }
+                guard let i = s.inUse.firstIndex(of: false) else {
+                    s.counters.dropped += 1
+                    return nil
+                }
+                s.inUse[i] = true
+                s.counters.delivered += 1
+                return i
+            }
+            guard let index else { continue }
+            if index < 0 { return nil }
+            scene.render(
+                frameIndex: Int(k),
+                into: UnsafeMutableRawBufferPointer(start: buffers[index], count: format.frameSize))
+            // The frame's time is its slot on the sensor clock (monotonic, sped up for soaks).
+            let time = MonotonicTime(nanoseconds: start + k * interval)
+            return RawFrame(format: format, base: buffers[index], time: time, sequence: UInt64(k), bufferIndex: index)
+        }
+    }
+
+    public func release(_ frame: RawFrame) {
+        state.withLock { $0.inUse[frame.bufferIndex] = false }
+    }
+
+    public func stop() {
+        state.withLock { $0.stopped = true }
+    }
+}
+
+/// The `sim` board's microphone: a tone plus noise, delivered in real time by a clock that may
+/// run fast or slow by `clockErrorPPM` (real crystals are off by tens of ppm; the pipeline must
+/// keep audio in step with video regardless).
+public final class SyntheticMicrophone: AudioSource, @unchecked Sendable {
+    public let sampleRate: Int
+    public let channels: Int
+    public let clockErrorPPM: Double
+    public let speed: Double
+    private var tone: SyntheticTone
+    private var produced: Int64 = 0
+    private var start: Int64 = 0
+    private let state = Mutex(State())
+
+    private struct State {
+        var stopped = false
+        var counters = CaptureCounters()
+    }
+
+    public init(sampleRate: Int, channels: Int, clockErrorPPM: Double = 0, seed: UInt64 = 1, speed: Double = 1) {
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.clockErrorPPM = clockErrorPPM
+        self.speed = speed
+        tone = SyntheticTone(sampleRate: sampleRate, channels: channels, seed: seed)
+    }
+
+    public var counters: CaptureCounters { state.withLock { $0.counters } }
+
+    /// Nanoseconds of real time at which sample `n` is captured by the drifting clock.
+    private func captureTime(ofSample n: Int64) -> Int64 {
+        let actualRate = Double(sampleRate) * (1 + clockErrorPPM / 1e6)
+        return start + Int64(Double(n) / actualRate * 1e9)
+    }
+
+    public func read(into buffer: UnsafeMutableBufferPointer<Int16>, frames: Int) throws -> AudioRead? {
+        if start == 0 { start = SystemClock.monotonic() }
+        // The block is complete once its last sample has been captured.
+        let ready = captureTime(ofSample: produced + Int64(frames))
+        SystemClock.sleep(untilMonotonic: start + Int64(Double(ready - start) / speed))
+        let stopped = state.withLock { s in
+            if !s.stopped { s.counters.delivered += 1 }
+            return s.stopped
+        }
+        if stopped { return nil }
+        tone.fill(buffer, frames: frames)
+        let time = MonotonicTime(nanoseconds: captureTime(ofSample: produced))
+        produced += Int64(frames)
+        return AudioRead(frames: frames, time: time)
+    }
+
+    public func stop() {
+        state.withLock { $0.stopped = true }
+    }
+}

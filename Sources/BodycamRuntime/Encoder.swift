@@ -1,0 +1,114 @@
+import BodycamAdapters
+public import BodycamCore
+import BodycamMedia
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options of `bodycam encode`.
+public struct EncodeOptions: Sendable {
+    public var input: String
+    public var width: Int
+    public var height: Int
+    public var frameRate: FrameRate
+    public var pixelFormat: PixelFormat
+    public var preset: String
+    public var tune: String?
+    public var crf: Double
+    public var threads: Int
+    public var output: String
+
+    public init(
+        input: String, width: Int, height: Int, frameRate: FrameRate, pixelFormat: PixelFormat, preset: String,
+        tune: String?, crf: Double, threads: Int, output: String
+    ) {
+        self.input = input
+        self.width = width
+        self.height = height
+        self.frameRate = frameRate
+        self.pixelFormat = pixelFormat
+        self.preset = preset
+        self.tune = tune
+        self.crf = crf
+        self.threads = threads
+        self.output = output
+    }
+}
+
+/// `bodycam encode`: a raw file through the very stages `run` uses (pixel conversion, x264, the
+/// pre-event ring, the fragment builder, the clip writer with its hashes and syncs), with only
+/// the source swapped for the file. What it costs is what recording costs on the device.
+public enum FileEncoder {
+    public static func encode(_ o: EncodeOptions) -> Int32 {
+        let logger = Logger(label: "bodycam.encode")
+        let format = VideoFormat(width: o.width, height: o.height, pixelFormat: o.pixelFormat, frameRate: o.frameRate)
+        let camera: RawFileCamera
+        do {
+            camera = try RawFileCamera(path: o.input, format: format)
+        } catch {
+            Posix.printError("bodycam: \(error)\n")
+            if case .notWholeFrames = error { return ExitCode.usage }
+            return ExitCode.failure
+        }
+        var settings = VideoEncoderSettings()
+        settings.preset = o.preset
+        settings.tune = o.tune
+        settings.rateControl = .crf(o.crf, maxKbps: nil, bufferKbits: nil)
+        settings.threads = o.threads
+        settings.keyframeInterval = max(1, Int(o.frameRate.framesPerSecond.rounded()))
+        let timescale = o.frameRate.timescale
+        let encoder: X264Encoder
+        do {
+            encoder = try X264Encoder(format: format, settings: settings, timescale: timescale)
+        } catch {
+            Posix.printError("bodycam: \(error)\n")
+            return ExitCode.usage
+        }
+        let writer = ClipWriter(logger: logger)
+        let recorderSettings = RecorderSettings(
+            deviceID: DataDirectory.defaultDeviceID(), board: "file", videoFormat: format,
+            video: VideoTrack(
+                width: o.width, height: o.height, timescale: timescale, sps: encoder.parameterSets.sps,
+                pps: encoder.parameterSets.pps),
+            audio: nil, audioBitrate: 0, encoderDescription: encoder.settingsString, preEvent: 0,
+            preEventAudio: false, rollover: Int64.max / 4, clipsDirectory: ".", journalDirectory: nil,
+            outputPath: o.output, firstClipSequence: 1, sequenceFile: nil, autoStart: true)
+        // The ring only has to hold what the writer has not yet synced: a few seconds.
+        let ring = 32 * 1_048_576
+        let buffer = PreEventBuffer(
+            video: MediaRing(capacity: ring, maxEntries: Int(o.frameRate.framesPerSecond * 30) + 64),
+            audio: MediaRing(capacity: 4096, maxEntries: 16), preEvent: 0, includeAudio: false)
+        let recorder: Recorder
+        do {
+            recorder = try Recorder(
+                settings: recorderSettings, buffer: buffer, machine: RecorderMachine(), timing: ButtonTiming(),
+                writer: writer, indicators: StatusIndicators(), logger: logger)
+        } catch {
+            Posix.printError("bodycam: encoder produced an unusable SPS: \(error)\n")
+            return ExitCode.failure
+        }
+        writer.delegate = recorder
+        unlink(o.output)
+        writer.start()
+        let pipeline = MediaPipeline(
+            camera: camera, microphone: nil, videoEncoder: encoder, audioEncoder: nil, recorder: recorder,
+            logger: logger)
+        pipeline.start()
+        pipeline.join()
+        recorder.finishNow(reason: "end-of-input", now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
+        writer.finish()
+        let status = recorder.status()
+        guard FileSystem.exists(o.output), status.clipsClosed == 1 else {
+            Posix.printError("bodycam: \(o.output) was not written completely\n")
+            return ExitCode.failure
+        }
+        if status.pipelineDropped > 0 {
+            Posix.printError("bodycam: \(status.pipelineDropped) frames were dropped (storage too slow)\n")
+            return ExitCode.failure
+        }
+        return ExitCode.success
+    }
+}

@@ -1,0 +1,79 @@
+import BodycamAdapters
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Durable file operations: what is written here survives a power cut once the call returns.
+enum FileSystem {
+    /// Creates `path` and its parents (mode 0750), like `mkdir -p`.
+    static func makeDirectory(_ path: String) throws(SystemError) {
+        var built = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            built += "/" + part
+            if mkdir(built, 0o750) != 0 && errno != EEXIST {
+                throw SystemError(op: "mkdir", errno: errno, path: built)
+            }
+        }
+    }
+
+    /// fsync of the directory holding `path`, so a new or renamed entry in it is durable.
+    static func syncDirectory(containing path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        Syscall.close(fd)
+    }
+
+    /// Writes `data` to `path` through a temporary file: written, synced, renamed, directory
+    /// synced. Readers see the old file or the new one, never a mix.
+    static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o640) throws(SystemError) {
+        let tmp = path + ".tmp"
+        let fd = try Syscall.retrying("open", path: tmp) {
+            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        }
+        do {
+            try withBytes(data) { (b: UnsafeRawBufferPointer) throws(SystemError) in
+                try Syscall.writeAll(fd, b, path: tmp)
+            }
+            try Syscall.retrying("fsync", path: tmp) { fsync(fd) }
+        } catch {
+            Syscall.close(fd)
+            unlink(tmp)
+            throw error
+        }
+        Syscall.close(fd)
+        try Syscall.retrying("rename", path: path) { rename(tmp, path) }
+        syncDirectory(containing: path)
+    }
+
+    /// Bytes available to an unprivileged writer on the filesystem holding `path`.
+    static func freeBytes(at path: String) -> Int64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int64(s.f_bavail) * Int64(s.f_frsize)
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Names in `directory` (not `.` or `..`), sorted.
+    static func list(_ directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    }
+
+    static func size(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+}
+
+/// `withUnsafeBytes` keeps a typed error: the standard one is `rethrows` and widens it to `any Error`.
+func withBytes<B: ContiguousBytes, T>(
+    _ bytes: B, _ body: (UnsafeRawBufferPointer) throws(SystemError) -> T
+) throws(SystemError) -> T {
+    let result: Result<T, SystemError> = bytes.withUnsafeBytes { p in Result { () throws(SystemError) in try body(p) } }
+    return try result.get()
+}

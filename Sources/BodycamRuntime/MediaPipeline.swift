@@ -1,0 +1,200 @@
+import BodycamAdapters
+import BodycamCore
+import Logging
+
+/// The three media threads: capture → encode (video), and audio capture → encode.
+///
+/// Capture and encode are separate threads joined by a short queue of frames lent by the source,
+/// so a slow encode shows up as capture drops (counted from sequence numbers), never as frames
+/// silently skipped. Audio has its own thread; its clock is kept in step with CLOCK_MONOTONIC.
+final class MediaPipeline: @unchecked Sendable {
+    let camera: any VideoSource
+    let microphone: (any AudioSource)?
+    private let videoEncoder: any VideoEncoder
+    private let audioEncoder: (any AudioEncoder)?
+    private let recorder: Recorder
+    private let logger: Logger
+    private let frames: BlockingQueue<RawFrame>
+    private var threads: [DedicatedThread] = []
+    /// Called on the encoder thread once the video source has ended (a file reached its end) or failed.
+    var onVideoEnded: (@Sendable (_ error: (any Error)?) -> Void)?
+    private let audioPeriod: Int
+
+    init(
+        camera: any VideoSource, microphone: (any AudioSource)?, videoEncoder: any VideoEncoder,
+        audioEncoder: (any AudioEncoder)?, recorder: Recorder, logger: Logger, queueDepth: Int = 3,
+        audioPeriodFrames: Int = 480
+    ) {
+        self.camera = camera
+        self.microphone = microphone
+        self.videoEncoder = videoEncoder
+        self.audioEncoder = audioEncoder
+        self.recorder = recorder
+        self.logger = logger
+        frames = BlockingQueue(capacity: queueDepth)
+        audioPeriod = audioPeriodFrames
+    }
+
+    func start() {
+        threads.append(DedicatedThread(name: "bc-capture") { [self] in captureLoop() })
+        threads.append(DedicatedThread(name: "bc-encode") { [self] in encodeLoop() })
+        if microphone != nil && audioEncoder != nil {
+            threads.append(DedicatedThread(name: "bc-audio") { [self] in audioLoop() })
+        }
+    }
+
+    /// Asks the sources to stop; the threads drain and end.
+    func stop() {
+        camera.stop()
+        microphone?.stop()
+    }
+
+    /// Waits for every media thread to end.
+    func join() {
+        for t in threads { t.join() }
+    }
+
+    private func captureLoop() {
+        var failure: (any Error)?
+        do {
+            while let frame = try camera.nextFrame() {
+                if !frames.push(frame) {
+                    camera.release(frame)
+                    break
+                }
+            }
+        } catch {
+            failure = error
+            logger.error("camera failed: \(error)")
+        }
+        frames.close()
+        if let failure { endError = failure }
+    }
+
+    private var endError: (any Error)?
+
+    private func encodeLoop() {
+        let rate = camera.format.frameRate
+        let interval = rate.frameInterval
+        let ticks = Int64(rate.ticksPerFrame)
+        var start: MonotonicTime?
+        var lastSequence: UInt64?
+        var lastPTS: Int64 = -1
+        var captureDropped = 0
+        var forceKeyframe = false
+        var failure: (any Error)?
+        let output: (EncodedVideo) -> Void = { [recorder] au in
+            let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
+            if recorder.appendVideo(au, captureDropped: captureDropped, now: now) { forceKeyframe = true }
+        }
+        while let frame = frames.pop() {
+            if let last = lastSequence, frame.sequence > last + 1 { captureDropped += Int(frame.sequence - last - 1) }
+            lastSequence = frame.sequence
+            // Presentation times sit on the frame-rate grid: capture jitter does not turn into
+            // uneven frame durations, while a skipped frame still leaves its slot empty.
+            let t0 = start ?? frame.time
+            start = t0
+            var pts = ((frame.time - t0) + interval / 2) / interval * ticks
+            if pts <= lastPTS { pts = lastPTS + ticks }
+            lastPTS = pts
+            do {
+                let force = forceKeyframe
+                forceKeyframe = false
+                try videoEncoder.encode(frame, pts: pts, forceKeyframe: force, output: output)
+            } catch {
+                failure = error
+                logger.error("video encoder failed: \(error)")
+                camera.release(frame)
+                camera.stop()
+                break
+            }
+            camera.release(frame)
+        }
+        // Drain any frames still in the queue (after an encoder failure) so the source gets its
+        // buffers back, then flush the encoder's delayed frames.
+        while let frame = frames.pop() { camera.release(frame) }
+        if failure == nil {
+            do { try videoEncoder.flush(output: output) } catch { logger.error("video encoder flush failed: \(error)") }
+        }
+        onVideoEnded?(failure ?? endError)
+    }
+
+    private func audioLoop() {
+        guard let microphone, let encoder = audioEncoder else { return }
+        let channels = microphone.channels
+        let rate = microphone.sampleRate
+        let frameSize = encoder.frameSize
+        let packetTicks = Int64(frameSize * 48_000 / rate)
+        let period = audioPeriod
+        let block = UnsafeMutableBufferPointer<Int16>.allocate(capacity: (period + 1) * channels)
+        // Samples waiting to make up a whole Opus frame: at most one frame plus one block.
+        let pending = UnsafeMutableBufferPointer<Int16>.allocate(capacity: (frameSize + period + 1) * channels)
+        defer {
+            block.deallocate()
+            pending.deallocate()
+        }
+        var pendingFrames = 0
+        var sync = AudioClockSync(sampleRate: rate)
+        var packetSample: Int64 = 0  // output sample index of pending[0]
+
+        func encodeWhole() throws {
+            while pendingFrames >= frameSize {
+                let packet = try encoder.encode(UnsafeBufferPointer(rebasing: pending[0..<(frameSize * channels)]))
+                let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
+                recorder.appendAudio(packet, time: sync.time(ofSample: packetSample), duration: packetTicks, now: now)
+                packetSample += Int64(frameSize)
+                pendingFrames -= frameSize
+                if pendingFrames > 0 {
+                    let rest = pendingFrames * channels
+                    UnsafeMutableRawPointer(pending.baseAddress!).copyMemory(
+                        from: pending.baseAddress! + frameSize * channels, byteCount: rest * 2)
+                }
+            }
+        }
+
+        func append(_ src: UnsafeMutablePointer<Int16>?, frames: Int) throws {
+            var done = 0
+            while done < frames {
+                let n = min(frames - done, frameSize + period - pendingFrames)
+                let dst = pending.baseAddress! + pendingFrames * channels
+                if let src {
+                    dst.update(from: src + done * channels, count: n * channels)
+                } else {
+                    dst.update(repeating: 0, count: n * channels)
+                }
+                pendingFrames += n
+                done += n
+                try encodeWhole()
+            }
+        }
+
+        do {
+            while let read = try microphone.read(into: block, frames: period) {
+                let adjustment = sync.adjust(time: read.time, frames: read.frames)
+                if recorder.isMuted(at: read.time) {
+                    block.baseAddress!.update(repeating: 0, count: read.frames * channels)
+                }
+                var frames = read.frames
+                switch adjustment {
+                case .none:
+                    break
+                case .discard:
+                    continue
+                case .dropOne:
+                    frames -= 1
+                case .repeatOne:
+                    let last = (read.frames - 1) * channels
+                    for c in 0..<channels { block[read.frames * channels + c] = block[last + c] }
+                    frames += 1
+                case .silenceBefore(let missing):
+                    recorder.audioGap(at: sync.time(ofSample: packetSample + Int64(pendingFrames)),
+                                      seconds: Double(missing) / Double(rate))
+                    try append(nil, frames: missing)
+                }
+                try append(block.baseAddress!, frames: frames)
+            }
+        } catch {
+            logger.error("audio failed: \(error)")
+        }
+    }
+}

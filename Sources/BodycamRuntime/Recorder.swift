@@ -1,0 +1,567 @@
+import BodycamAdapters
+import BodycamCore
+import BodycamMedia
+import Logging
+import Synchronization
+
+/// Fixed facts the recorder needs about the pipeline it sits in.
+struct RecorderSettings: Sendable {
+    var deviceID: String
+    var board: String
+    var videoFormat: VideoFormat
+    var video: VideoTrack
+    var audio: AudioTrack?
+    var audioBitrate: Int
+    var encoderDescription: String
+    var preEvent: Int64
+    var preEventAudio: Bool
+    var rollover: Int64
+    var clipsDirectory: String
+    /// nil: no journal (only `encode` writes without one, to a path the user chose).
+    var journalDirectory: String?
+    /// Set for `encode`: the single clip goes here instead of `clipsDirectory/<id>.mp4`.
+    var outputPath: String?
+    var firstClipSequence: Int
+    /// Where the next clip sequence number is persisted (nil for `encode`).
+    var sequenceFile: String?
+    /// Start a clip as soon as frames flow (`encode`: the whole input is one clip).
+    var autoStart = false
+    /// How long to wait for late audio before cutting a fragment without it.
+    var audioStallTimeout: Int64 = Nanos.milliseconds(300)
+}
+
+/// What `ctl status` shows about the recorder.
+struct RecorderStatus: Sendable {
+    var state: RecorderState
+    var preEventSeconds: Double
+    var clipID: String?
+    var clipSeconds: Double?
+    var clipMarkers: Int
+    var clipsClosed: Int
+    var lastClip: String?
+    var muted: Bool
+    var leds: [LED: LEDPattern]
+    var lastHaptic: String?
+    var hapticCount: Int
+    var lastTone: String?
+    var framesEncoded: Int
+    var captureDropped: Int
+    var pipelineDropped: Int
+    var audioPackets: Int
+    var videoKbps: Double
+    var writerBacklog: Int
+}
+
+/// The heart of the device: pre-event buffer, state machine, button classifier and the clip
+/// being cut into fragments, all behind one lock.
+///
+/// The encoder thread calls `appendVideo`, the audio thread `appendAudio`, the control thread
+/// `edge` and `tick`, the writer thread `fragmentDone`. Each call is short: no I/O happens under
+/// the lock (file work is queued to the writer; indicators only record a pattern).
+final class Recorder: @unchecked Sendable, ClipWriterDelegate {
+    let settings: RecorderSettings
+    private let writer: ClipWriter
+    private let indicators: any Indicators
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let mute = Mutex<(muted: Bool, since: MonotonicTime)>((false, .zero))
+
+    private struct OpenClip {
+        var id: String
+        var cursor: ClipCursor
+        var pendingCut: Int?
+        var rolloverAt: Int?
+        var stopAt: MonotonicTime?
+        var endReason = "button"
+        var videoFrames = 0
+        var audioPackets = 0
+        var markers = 0
+        var captureDroppedAtStart: Int
+        var pipelineDroppedAtStart: Int
+        var audioStartsAt: Double?
+        var audioGapsAtStart: Int
+        var audioGaps: [ClipManifest.Span] = []
+    }
+
+    private struct State {
+        var buffer: PreEventBuffer
+        var machine: RecorderMachine
+        var classifier: ButtonClassifier
+        var builder: FragmentBuilder
+        var clip: OpenClip?
+        var pendingStart: (at: MonotonicTime, trigger: Trigger)?
+        var forceKeyframe = false
+        var outstanding: [(video: Int, audio: Int)] = []
+        var lastAudioArrival: MonotonicTime?
+        var newestAudioEnd: MonotonicTime?
+        var nextClipSequence: Int
+        var clipsClosed = 0
+        var lastClip: String?
+        var leds: [LED: LEDPattern] = [:]
+        var lastHaptic: String?
+        var hapticCount = 0
+        var lastTone: String?
+        var framesEncoded = 0
+        var captureDropped = 0
+        var audioPackets = 0
+        var audioGapCount = 0
+        var bytesWindow: (start: MonotonicTime, bytes: Int, kbps: Double) = (.zero, 0, 0)
+        var clockPair: ClockPair
+    }
+
+    /// The init segment is the same for every clip of this run.
+    private let initSegment: [UInt8]
+
+    init(
+        settings: RecorderSettings, buffer: PreEventBuffer, machine: RecorderMachine, timing: ButtonTiming,
+        writer: ClipWriter, indicators: any Indicators, logger: Logger
+    ) throws(H264.ParseError) {
+        self.settings = settings
+        initSegment = try InitSegment.build(video: settings.video, audio: settings.audio)
+        self.writer = writer
+        self.indicators = indicators
+        self.logger = logger
+        let pair = ClockPair(
+            monotonic: MonotonicTime(nanoseconds: SystemClock.monotonic()),
+            wall: WallClockReading(unixSeconds: SystemClock.realtime(), trusted: SystemClock.isSynchronized()))
+        state = Mutex(
+            State(
+                buffer: buffer, machine: machine,
+                classifier: ButtonClassifier(timing: timing, doublePressButtons: [.record]),
+                builder: FragmentBuilder(video: settings.video, audio: settings.audio),
+                nextClipSequence: settings.firstClipSequence, clockPair: pair))
+        mute.withLock { $0 = (machine.muted, .zero) }
+    }
+
+    // MARK: - Media in
+
+    /// Stores an encoded access unit. Returns true when the encoder should make the next frame a
+    /// keyframe (a clip is waiting to start, or a frame was lost and the chain must restart).
+    func appendVideo(_ au: EncodedVideo, captureDropped: Int, now: MonotonicTime) -> Bool {
+        state.withLock { s in
+            s.framesEncoded += 1
+            s.captureDropped = captureDropped
+            let length = au.prefix.count + au.bytes.count
+            updateBitrate(&s, bytes: length, now: now)
+            let entry = MediaEntry(
+                length: length, time: au.time, pts: au.pts, dts: au.dts,
+                duration: Int64(settings.videoFormat.frameRate.ticksPerFrame), isSync: au.isKeyframe)
+            let result = s.buffer.appendVideo(entry) { dst in
+                if !au.prefix.isEmpty { dst.copyMemory(from: au.prefix) }
+                UnsafeMutableRawBufferPointer(rebasing: dst[au.prefix.count...]).copyMemory(from: au.bytes)
+            }
+            guard case .stored(let seq) = result else {
+                s.forceKeyframe = false
+                return true
+            }
+            if s.machine.state == .starting {
+                perform(&s, s.machine.framesFlowing(at: au.time), now: now)
+                if settings.autoStart { perform(&s, s.machine.start(at: au.time, trigger: .control), now: now) }
+            }
+            if let pending = s.pendingStart, au.isKeyframe, au.time >= pending.at - settings.videoFormat.frameRate.frameInterval {
+                s.pendingStart = nil
+                openClip(&s, originSeq: seq, pressedAt: pending.at, trigger: pending.trigger, previous: nil, now: now)
+            } else if var clip = s.clip, au.isKeyframe, seq > clip.cursor.nextVideoSeq {
+                if clip.pendingCut != nil {
+                    // The previous boundary is still waiting for audio; a second one means audio is
+                    // far behind. Cut without it rather than let the backlog grow.
+                    s.clip = clip
+                    cutPending(&s, now: now)
+                    guard let c = s.clip else { return false }
+                    clip = c
+                }
+                clip.pendingCut = seq
+                if au.time - clip.cursor.originTime >= settings.rollover { clip.rolloverAt = seq }
+                s.clip = clip
+            }
+            progress(&s, now: now, force: false)
+            let force = s.forceKeyframe
+            s.forceKeyframe = false
+            return force
+        }
+    }
+
+    /// Stores an encoded audio packet of `duration` ticks (48 kHz) captured at `time`.
+    func appendAudio(_ packet: UnsafeRawBufferPointer, time: MonotonicTime, duration: Int64, now: MonotonicTime) {
+        state.withLock { s in
+            s.audioPackets += 1
+            s.lastAudioArrival = now
+            s.newestAudioEnd = time + duration * 1_000_000_000 / 48_000
+            let entry = MediaEntry(length: packet.count, time: time, pts: 0, dts: 0, duration: duration, isSync: true)
+            s.buffer.appendAudio(entry) { $0.copyMemory(from: packet) }
+            progress(&s, now: now, force: false)
+        }
+    }
+
+    /// The audio thread inserted `seconds` of silence for a gap starting at `time`.
+    func audioGap(at time: MonotonicTime, seconds: Double) {
+        state.withLock { s in
+            s.audioGapCount += 1
+            guard var clip = s.clip else { return }
+            let start = Nanos.toSeconds(clip.cursor.mediaTime(time))
+            clip.audioGaps.append(ClipManifest.Span(start: start, end: start + seconds, reason: "capture gap"))
+            s.clip = clip
+        }
+        logger.warning("audio gap of \(Int(seconds * 1000)) ms filled with silence")
+    }
+
+    /// Whether audio captured at `time` must be silenced.
+    func isMuted(at time: MonotonicTime) -> Bool {
+        mute.withLock { $0.muted && time >= $0.since }
+    }
+
+    // MARK: - Operator input and timers
+
+    /// A button edge from GPIO or the control socket.
+    func edge(_ button: Button, pressed: Bool, at t: MonotonicTime) {
+        state.withLock { s in
+            logger.debug("button \(button.rawValue) \(pressed ? "down" : "up")")
+            for g in s.classifier.edge(button, pressed: pressed, at: t) { gesture(&s, g, now: t) }
+        }
+    }
+
+    /// Starts or stops a clip on request (control API, detector).
+    func request(start: Bool, at t: MonotonicTime, trigger: Trigger = .control) {
+        state.withLock { s in
+            perform(&s, start ? s.machine.start(at: t, trigger: trigger) : s.machine.stop(at: t), now: t)
+        }
+    }
+
+    /// Timers: gestures whose time has come, reminders, fragments waiting on stalled audio.
+    func tick(now: MonotonicTime) {
+        state.withLock { s in
+            for g in s.classifier.advance(to: now) { gesture(&s, g, now: now) }
+            perform(&s, s.machine.tick(now: now), now: now)
+            progress(&s, now: now, force: false)
+        }
+    }
+
+    /// When `tick` next has something to do.
+    func nextDeadline() -> MonotonicTime? {
+        state.withLock { s in
+            var d = [s.classifier.nextDeadline, s.machine.nextDeadline].compactMap { $0 }.min()
+            if s.clip?.pendingCut != nil || s.clip?.stopAt != nil, let last = s.lastAudioArrival {
+                let stall = last + settings.audioStallTimeout
+                d = min(d ?? stall, stall)
+            }
+            return d
+        }
+    }
+
+    /// Begins shutting down: a clip in progress is stopped at `now` and cut as media arrives.
+    func shutdown(now: MonotonicTime) {
+        state.withLock { s in
+            if s.clip != nil { s.clip?.endReason = "shutdown" }
+            perform(&s, s.machine.shutdown(at: now), now: now)
+        }
+    }
+
+    /// Whether a clip is still open (shutdown waits for it to close).
+    var hasOpenClip: Bool { state.withLock { $0.clip != nil || $0.pendingStart != nil } }
+
+    /// Closes the clip in progress with whatever media has arrived (sources have stopped).
+    func finishNow(reason: String, now: MonotonicTime) {
+        state.withLock { s in
+            s.pendingStart = nil
+            guard var clip = s.clip else { return }
+            if clip.stopAt == nil {
+                clip.stopAt = s.buffer.video.isEmpty ? now : s.buffer.video[s.buffer.video.endSeq - 1].time
+                clip.endReason = reason
+            }
+            s.clip = clip
+            progress(&s, now: now, force: true)
+        }
+    }
+
+    func status() -> RecorderStatus {
+        state.withLock { s in
+            RecorderStatus(
+                state: s.machine.state, preEventSeconds: s.buffer.bufferedSeconds, clipID: s.clip?.id,
+                clipSeconds: s.clip.map { c in
+                    s.buffer.video.isEmpty ? 0 : Nanos.toSeconds(s.buffer.video[s.buffer.video.endSeq - 1].time - c.cursor.originTime)
+                },
+                clipMarkers: s.clip?.markers ?? 0, clipsClosed: s.clipsClosed, lastClip: s.lastClip,
+                muted: s.machine.muted, leds: s.leds, lastHaptic: s.lastHaptic, hapticCount: s.hapticCount,
+                lastTone: s.lastTone, framesEncoded: s.framesEncoded, captureDropped: s.captureDropped,
+                pipelineDropped: s.buffer.droppedVideo, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
+                writerBacklog: writer.backlog)
+        }
+    }
+
+    // MARK: - Writer callbacks
+
+    func fragmentDone(_ job: FragmentJob, error: SystemError?) {
+        state.withLock { s in
+            if !s.outstanding.isEmpty { s.outstanding.removeFirst() }
+            updatePins(&s)
+            if let error, s.clip?.id == job.clipID {
+                logger.critical("storage failed while recording: \(error)")
+                s.clip?.endReason = error.isNoSpace ? "storage" : "error"
+                let video = s.buffer.video
+                let newest = video.isEmpty ? MonotonicTime.zero : video[video.endSeq - 1].time
+                perform(&s, s.machine.stop(at: newest), now: newest)
+                perform(&s, [.indicator(.led(.warning, .on)), .indicator(.haptic(.alert))], now: newest)
+            }
+        }
+    }
+
+    func clipClosed(_ manifest: ClipManifest, path: String) {
+        state.withLock { s in
+            s.clipsClosed += 1
+            s.lastClip = manifest.clipId
+        }
+    }
+
+    // MARK: - Inside the lock
+
+    private func gesture(_ s: inout State, _ g: ButtonGesture, now: MonotonicTime) {
+        logger.info("gesture \(g.button.rawValue) \(g.gesture.rawValue)")
+        perform(&s, s.machine.handle(g), now: now)
+    }
+
+    private func perform(_ s: inout State, _ actions: [RecorderAction], now: MonotonicTime) {
+        for a in actions {
+            switch a {
+            case .startClip(let at, let trigger):
+                let video = s.buffer.video
+                let newest = video.isEmpty ? nil : video.endSeq - 1
+                if settings.preEvent > 0, let origin = s.buffer.oldestKeyframe {
+                    openClip(&s, originSeq: origin, pressedAt: at, trigger: trigger, previous: nil, now: now)
+                } else if let n = newest, video[n].isSync, video[n].time >= at - settings.videoFormat.frameRate.frameInterval {
+                    // The frame just stored is a keyframe at the trigger: start there.
+                    openClip(&s, originSeq: n, pressedAt: at, trigger: trigger, previous: nil, now: now)
+                } else {
+                    // No pre-event: the clip starts at the next frame, which is made a keyframe.
+                    s.pendingStart = (at, trigger)
+                    s.forceKeyframe = true
+                }
+            case .stopClip(let at):
+                if s.pendingStart != nil {
+                    s.pendingStart = nil
+                } else if var clip = s.clip, clip.stopAt == nil {
+                    clip.stopAt = at
+                    s.clip = clip
+                    progress(&s, now: now, force: false)
+                }
+            case .marker(let kind, let at, let score):
+                guard var clip = s.clip else { break }
+                let mt = Nanos.toSeconds(clip.cursor.mediaTime(at))
+                clip.markers += 1
+                s.clip = clip
+                let utc = UTCFormat.iso8601(s.clockPair.unixSeconds(at: at))
+                writer.submit(.marker(clipID: clip.id, ClipManifest.Marker(mediaTime: mt, kind: kind, utc: utc, score: score)))
+                logger.info("marker \(kind) at \(String(format: "%.2f", mt)) s in \(clip.id)")
+            case .setMute(let on, let at):
+                mute.withLock { $0 = (on, at) }
+                logger.notice("audio \(on ? "muted" : "unmuted")")
+                if let clip = s.clip {
+                    let mt = max(0, Nanos.toSeconds(clip.cursor.mediaTime(at)))
+                    let span = on ? ClipManifest.Span(start: mt, end: nil) : ClipManifest.Span(start: mt, end: mt)
+                    writer.submit(.mute(clipID: clip.id, span))
+                }
+            case .indicator(let action):
+                switch action {
+                case .led(let led, let pattern):
+                    s.leds[led] = pattern
+                    logger.info("led \(led.rawValue) \(pattern)")
+                case .haptic(let p):
+                    s.lastHaptic = p.description
+                    s.hapticCount += 1
+                    logger.info("haptic \(p)")
+                case .tone(let p):
+                    s.lastTone = p.description
+                    logger.info("tone \(p)")
+                }
+                indicators.perform(action)
+            case .note(let text):
+                logger.info("\(text)")
+            }
+        }
+    }
+
+    private func openClip(
+        _ s: inout State, originSeq: Int, pressedAt: MonotonicTime, trigger: Trigger, previous: String?,
+        now: MonotonicTime
+    ) {
+        let video = s.buffer.video
+        let origin = video[originSeq]
+        let sequence = s.nextClipSequence
+        s.nextClipSequence += 1
+        let unix = s.clockPair.unixSeconds(at: origin.time)
+        let id = ClipID.make(deviceID: settings.deviceID, unixSeconds: unix, sequence: sequence)
+        let audioFrom = (settings.preEventAudio || previous != nil) ? origin.time : pressedAt
+        let audioFromSeq = settings.preEventAudio || previous != nil
+            ? s.buffer.audio.firstSeq : s.buffer.firstAudio(atOrAfter: pressedAt)
+        let cursor = ClipCursor(
+            video: video, originSeq: originSeq, audioFromSeq: audioFromSeq, audioFrom: audioFrom,
+            videoTicksPerSecond: settings.video.timescale, audioTicksPerSecond: 48_000,
+            videoFrameTicks: Int64(settings.videoFormat.frameRate.ticksPerFrame),
+            audioLeadTicks: Int64(settings.audio?.preSkip ?? 0))
+        let triggerName: String
+        switch trigger {
+        case .button: triggerName = previous == nil ? "button" : "rollover"
+        case .control: triggerName = previous == nil ? "control" : "rollover"
+        case .detector(let kind, _): triggerName = "detector:\(kind)"
+        }
+        let file = settings.outputPath.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "\(id).mp4"
+        let mediaPath = settings.outputPath ?? "\(settings.clipsDirectory)/\(id).mp4"
+        let manifestPath = settings.outputPath.map { Self.sidecar(of: $0) } ?? "\(settings.clipsDirectory)/\(id).json"
+        var manifest = ClipManifest(
+            clipId: id, file: file, deviceId: settings.deviceID, board: settings.board,
+            startUtc: UTCFormat.iso8601(unix), startUnix: unix, clockTrusted: s.clockPair.wall.trusted,
+            trigger: triggerName, triggeredAt: max(0, Nanos.toSeconds(pressedAt - origin.time)),
+            initSegment: ClipManifest.ByteRange(offset: 0, size: 0, sha256: ""))
+        manifest.previousClip = previous
+        let sps = try? H264.parseSPS(settings.video.sps)
+        manifest.video = ClipManifest.VideoInfo(
+            width: settings.video.width, height: settings.video.height,
+            frameRate: settings.videoFormat.frameRate.description, timescale: settings.video.timescale,
+            profile: Int(sps?.profileIDC ?? 0), level: Int(sps?.levelIDC ?? 0), frames: 0,
+            encoder: settings.encoderDescription)
+        if s.machine.muted { manifest.muteSpans = [ClipManifest.Span(start: 0, end: nil)] }
+        manifest.audio = settings.audio.map { a in
+            ClipManifest.AudioInfo(
+                sampleRate: a.sampleRate, channels: a.channels, bitrate: settings.audioBitrate, packets: 0,
+                preEvent: settings.preEventAudio, startsAt: nil)
+        }
+        writer.submit(
+            .open(
+                ClipOpening(
+                    manifest: manifest, initSegment: initSegment, mediaPath: mediaPath, manifestPath: manifestPath,
+                    journalPath: settings.journalDirectory.map { "\($0)/\(id).jsonl" },
+                    sequenceFile: settings.sequenceFile, nextSequence: s.nextClipSequence)))
+        s.clip = OpenClip(
+            id: id, cursor: cursor, captureDroppedAtStart: s.captureDropped,
+            pipelineDroppedAtStart: s.buffer.droppedVideo, audioGapsAtStart: s.audioGapCount)
+        updatePins(&s)
+        logger.notice(
+            "recording \(id)",
+            metadata: ["pre-event": "\(String(format: "%.1f", Nanos.toSeconds(pressedAt - origin.time)))s"])
+        // Whole groups of pictures already in the buffer become fragments at once.
+        var k = video.nextSync(atOrAfter: originSeq + 1)
+        while let boundary = k, boundary < video.endSeq - 1 {
+            s.clip?.pendingCut = boundary
+            cutPending(&s, now: now)
+            k = video.nextSync(atOrAfter: boundary + 1)
+        }
+        if let boundary = k { s.clip?.pendingCut = boundary }
+        progress(&s, now: now, force: false)
+    }
+
+    /// Cuts the fragment ending at the pending boundary (rolling over if it is the rollover point).
+    private func cutPending(_ s: inout State, now: MonotonicTime) {
+        guard var clip = s.clip, let b = clip.pendingCut else { return }
+        clip.pendingCut = nil
+        let boundaryTime = s.buffer.video[b].time
+        s.clip = clip
+        cut(&s, videoEnd: b, until: boundaryTime)
+        if clip.rolloverAt == b {
+            let old = clip
+            let trigger = Trigger.control
+            // The new clip begins at this very keyframe, so no frame falls between the two.
+            let nextID = peekNextID(&s, origin: b)
+            closeClip(&s, reason: "rollover", next: nextID)
+            openClip(&s, originSeq: b, pressedAt: s.buffer.video[b].time, trigger: trigger, previous: old.id, now: now)
+        }
+    }
+
+    private func peekNextID(_ s: inout State, origin: Int) -> String {
+        let unix = s.clockPair.unixSeconds(at: s.buffer.video[origin].time)
+        return ClipID.make(deviceID: settings.deviceID, unixSeconds: unix, sequence: s.nextClipSequence)
+    }
+
+    /// Makes the cuts whose media is complete: a boundary once audio has caught up (or stalled),
+    /// and the end of a stopped clip once video and audio have reached the stop time.
+    private func progress(_ s: inout State, now: MonotonicTime, force: Bool) {
+        guard let clip = s.clip else { return }
+        let audioStalled = settings.audio == nil || force
+            || (s.lastAudioArrival.map { now - $0 > settings.audioStallTimeout } ?? (now - clip.cursor.originTime > settings.audioStallTimeout))
+        func audioReached(_ t: MonotonicTime) -> Bool { audioStalled || (s.newestAudioEnd.map { $0 >= t } ?? false) }
+        if let b = clip.pendingCut {
+            if audioReached(s.buffer.video[b].time) { cutPending(&s, now: now) } else { return }
+        }
+        guard let c = s.clip, let stopAt = c.stopAt else { return }
+        let video = s.buffer.video
+        let videoReached = force || (!video.isEmpty && video[video.endSeq - 1].time >= stopAt)
+        guard videoReached && audioReached(stopAt) else { return }
+        var end = c.cursor.nextVideoSeq
+        while end < video.endSeq && video[end].time <= stopAt { end += 1 }
+        cut(&s, videoEnd: end, until: stopAt + 1)
+        closeClip(&s, reason: c.endReason, next: nil)
+    }
+
+    private func cut(_ s: inout State, videoEnd: Int, until: MonotonicTime) {
+        guard var clip = s.clip,
+            let plan = clip.cursor.cut(video: s.buffer.video, audio: s.buffer.audio, videoEnd: videoEnd, until: until)
+        else { return }
+        _ = s.builder.build(plan: plan, videoRing: s.buffer.video, audioRing: s.buffer.audio)
+        var slices: [UnsafeRawBufferPointer] = []
+        slices.reserveCapacity(plan.video.count + plan.audio.count)
+        for q in plan.video { slices.append(s.buffer.video.bytes(q)) }
+        for q in plan.audio { slices.append(s.buffer.audio.bytes(q)) }
+        if clip.audioStartsAt == nil && !plan.audio.isEmpty {
+            clip.audioStartsAt = Double(plan.audioDecodeTime + (settings.audio.map { Int64($0.preSkip) } ?? 0)) / 48_000
+        }
+        clip.videoFrames += plan.video.count
+        clip.audioPackets += plan.audio.count
+        s.clip = clip
+        s.outstanding.append((plan.video.lowerBound, plan.audio.lowerBound))
+        updatePins(&s)
+        writer.submit(
+            .fragment(
+                FragmentJob(
+                    clipID: clip.id, sequenceNumber: plan.sequenceNumber, header: s.builder.header, slices: slices,
+                    mediaTime: Nanos.toSeconds(plan.startMediaTime),
+                    duration: Nanos.toSeconds(plan.endMediaTime - plan.startMediaTime),
+                    videoFrames: plan.video.count, audioPackets: plan.audio.count, videoEnd: plan.video.upperBound,
+                    audioEnd: plan.audio.upperBound)))
+    }
+
+    private func closeClip(_ s: inout State, reason: String, next: String?) {
+        guard let clip = s.clip else { return }
+        let audio = settings.audio.map { a in
+            ClipManifest.AudioInfo(
+                sampleRate: a.sampleRate, channels: a.channels, bitrate: settings.audioBitrate,
+                packets: clip.audioPackets, preEvent: settings.preEventAudio, startsAt: clip.audioStartsAt)
+        }
+        writer.submit(
+            .close(
+                ClipClosing(
+                    clipID: clip.id, endReason: reason, nextClip: next,
+                    duration: Nanos.toSeconds(clip.cursor.cutMediaTime),
+                    droppedFrames: ClipManifest.DroppedFrames(
+                        capture: s.captureDropped - clip.captureDroppedAtStart,
+                        pipeline: s.buffer.droppedVideo - clip.pipelineDroppedAtStart),
+                    videoFrames: clip.videoFrames, audio: audio, audioGaps: clip.audioGaps)))
+        logger.notice("stopped \(clip.id) (\(reason))")
+        s.clip = nil
+        updatePins(&s)
+    }
+
+    /// Entries still owed to a clip (queued for the writer, or not yet cut) must stay in the ring.
+    private func updatePins(_ s: inout State) {
+        var video = s.outstanding.map(\.video).min()
+        var audio = s.outstanding.map(\.audio).min()
+        if let c = s.clip {
+            video = min(video ?? c.cursor.nextVideoSeq, c.cursor.nextVideoSeq)
+            audio = min(audio ?? c.cursor.nextAudioSeq, c.cursor.nextAudioSeq)
+        }
+        s.buffer.video.pinnedSeq = video
+        s.buffer.audio.pinnedSeq = audio
+    }
+
+    private func updateBitrate(_ s: inout State, bytes: Int, now: MonotonicTime) {
+        s.bytesWindow.bytes += bytes
+        let elapsed = now - s.bytesWindow.start
+        if elapsed >= 1_000_000_000 {
+            s.bytesWindow.kbps = Double(s.bytesWindow.bytes) * 8 / Double(elapsed) * 1e6
+            s.bytesWindow = (now, 0, s.bytesWindow.kbps)
+        }
+    }
+
+    /// `out.mp4` → `out.json`.
+    static func sidecar(of path: String) -> String {
+        if path.hasSuffix(".mp4") { return String(path.dropLast(4)) + ".json" }
+        return path + ".json"
+    }
+}

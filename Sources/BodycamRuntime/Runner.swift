@@ -1,0 +1,337 @@
+import BodycamAdapters
+import BodycamCore
+import BodycamMedia
+import Foundation
+public import Logging
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options of `bodycam run`.
+public struct RunOptions: Sendable {
+    public var board: String
+    public var config: String?
+    public var data: String
+    public var runFor: Double?
+    public var logLevel: Logger.Level
+
+    public init(board: String, config: String?, data: String, runFor: Double?, logLevel: Logger.Level = .info) {
+        self.board = board
+        self.config = config
+        self.data = data
+        self.runFor = runFor
+        self.logLevel = logLevel
+    }
+}
+
+/// Exit codes (sysexits(3) where one fits), as documented in the README.
+public enum ExitCode {
+    public static let success: Int32 = 0
+    public static let failure: Int32 = 1
+    public static let usage: Int32 = 64
+    public static let config: Int32 = 78
+}
+
+/// A one-shot event an async task can wait for and any thread can fire.
+final class StopEvent: @unchecked Sendable {
+    private let state = Mutex<(reason: String?, waiter: CheckedContinuation<Void, Never>?)>((nil, nil))
+
+    func fire(_ reason: String) {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
+            guard s.reason == nil else { return nil }
+            s.reason = reason
+            let w = s.waiter
+            s.waiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
+    var reason: String? { state.withLock { $0.reason } }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let fired = state.withLock { s -> Bool in
+                if s.reason != nil { return true }
+                s.waiter = c
+                return false
+            }
+            if fired { c.resume() }
+        }
+    }
+}
+
+/// `bodycam run`: the recorder, from start-up to a clean shutdown.
+public enum Runner {
+    public static func bootstrapLogging(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level) }
+    }
+
+    /// Runs until SIGTERM/SIGINT, `ctl stop`, the `q` key or `--for`. Returns the exit code.
+    public static func run(_ options: RunOptions) async -> Int32 {
+        let logger = Logger(label: "bodycam")
+        let board: BoardDescription
+        let config: BodycamConfig
+        do {
+            board = try BoardDescription.load(options.board)
+            config = try ConfigLoader.loadConfig(options.config)
+        } catch {
+            logger.critical("configuration error: \(error.description)")
+            FileHandle.standardError.write(Data("bodycam: \(error.description)\n".utf8))
+            return ExitCode.config
+        }
+        let data = DataDirectory(options.data)
+        let lockFD: Int32
+        do {
+            try data.prepare()
+            lockFD = try data.lock()
+        } catch {
+            logger.critical("data directory \(data.root): \(error)")
+            return ExitCode.failure
+        }
+        defer { Syscall.close(lockFD) }
+        let recovered = Recovery.recoverInterrupted(data, logger: logger)
+        if !recovered.isEmpty { logger.warning("recovered \(recovered.count) interrupted clip(s)") }
+
+        let system: RecordingSystem
+        do {
+            system = try RecordingSystem(board: board, config: config, data: data, logger: logger)
+        } catch let e as ConfigurationFailure {
+            logger.critical("configuration error: \(e.description)")
+            FileHandle.standardError.write(Data("bodycam: \(e.description)\n".utf8))
+            return ExitCode.config
+        } catch {
+            logger.critical("cannot start: \(error)")
+            return ExitCode.failure
+        }
+        let stop = StopEvent()
+        let service = RecorderService(system: system, options: options, stop: stop, logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("stopped by error: \(error)")
+            return ExitCode.failure
+        }
+        return service.exitCode.withLock { $0 }
+    }
+}
+
+/// Everything `run` assembles from the board and config: sources, encoders, recorder, writer.
+final class RecordingSystem: @unchecked Sendable {
+    let board: BoardDescription
+    let config: BodycamConfig
+    let data: DataDirectory
+    let deviceID: String
+    let recorder: Recorder
+    let writer: ClipWriter
+    let pipeline: MediaPipeline
+    let started = MonotonicTime(nanoseconds: SystemClock.monotonic())
+    let docked = Mutex(false)
+
+    init(board: BoardDescription, config: BodycamConfig, data: DataDirectory, logger: Logger) throws {
+        self.board = board
+        self.config = config
+        self.data = data
+        deviceID = config.deviceID ?? DataDirectory.defaultDeviceID()
+        let format = board.videoFormat
+        var video = config.video
+        video.keyframeInterval = max(1, Int(format.frameRate.framesPerSecond.rounded()))
+        let timescale = format.frameRate.timescale
+        let encoder: X264Encoder
+        do {
+            encoder = try X264Encoder(format: format, settings: video, timescale: timescale)
+        } catch {
+            throw ConfigurationFailure(description: "[video]: \(error)")
+        }
+        let camera = SyntheticCamera(format: format, bufferCount: board.camera.buffers)
+        var microphone: (any AudioSource)?
+        var audioEncoder: OpusAudioEncoder?
+        var audioTrack: AudioTrack?
+        if config.audioEnabled && board.microphone.kind != "none" {
+            let mic = board.microphone
+            microphone = SyntheticMicrophone(
+                sampleRate: mic.sampleRate, channels: mic.channels, clockErrorPPM: mic.clockErrorPPM)
+            do {
+                let enc = try OpusAudioEncoder(
+                    sampleRate: mic.sampleRate, channels: mic.channels, bitrate: config.audioBitrateKbps * 1000,
+                    voice: config.audioVoice)
+                audioEncoder = enc
+                audioTrack = AudioTrack(sampleRate: mic.sampleRate, channels: mic.channels, preSkip: enc.preSkip)
+            } catch {
+                throw ConfigurationFailure(description: "[audio]: \(error)")
+            }
+        }
+        let preEvent = Nanos.seconds(config.preEventSeconds)
+        let ring = RingSizing(format: format, settings: video, preEventSeconds: config.preEventSeconds,
+                              bufferMiB: config.bufferMiB)
+        let buffer = PreEventBuffer(
+            video: MediaRing(capacity: ring.videoBytes, maxEntries: ring.videoEntries),
+            audio: MediaRing(capacity: ring.audioBytes, maxEntries: ring.audioEntries),
+            preEvent: preEvent, includeAudio: config.preEventAudio)
+        let settings = RecorderSettings(
+            deviceID: deviceID, board: board.name, videoFormat: format,
+            video: VideoTrack(
+                width: format.width, height: format.height, timescale: timescale, sps: encoder.parameterSets.sps,
+                pps: encoder.parameterSets.pps),
+            audio: audioTrack, audioBitrate: config.audioBitrateKbps * 1000,
+            encoderDescription: encoder.settingsString, preEvent: preEvent, preEventAudio: config.preEventAudio,
+            rollover: Nanos.seconds(config.rolloverMinutes * 60), clipsDirectory: data.clips,
+            journalDirectory: data.journal, outputPath: nil, firstClipSequence: data.nextClipSequence(),
+            sequenceFile: data.sequenceFile)
+        writer = ClipWriter(logger: logger)
+        let machine = RecorderMachine(
+            policy: RecorderPolicy(reminderInterval: config.reminderSeconds > 0 ? Nanos.seconds(config.reminderSeconds) : Int64.max / 4))
+        recorder = try Recorder(
+            settings: settings, buffer: buffer, machine: machine, timing: config.buttons, writer: writer,
+            indicators: StatusIndicators(), logger: logger)
+        writer.delegate = recorder
+        pipeline = MediaPipeline(
+            camera: camera, microphone: microphone, videoEncoder: encoder, audioEncoder: audioEncoder,
+            recorder: recorder, logger: logger, audioPeriodFrames: board.microphone.periodFrames)
+        logger.notice(
+            "bodycam \(deviceID) on board \(board.name): \(format), audio \(audioTrack.map { "\($0.sampleRate) Hz x\($0.channels) opus" } ?? "off"), pre-event \(config.preEventSeconds)s, ring \(ring.videoBytes / 1_048_576) MiB")
+    }
+
+    /// The `ctl status` answer.
+    func statusObject() -> [String: Any] {
+        let r = recorder.status()
+        var obj: [String: Any] = [
+            "state": r.state.rawValue,
+            "device_id": deviceID,
+            "board": board.name,
+            "uptime": Nanos.toSeconds(MonotonicTime(nanoseconds: SystemClock.monotonic()) - started),
+            "pre_event_seconds": (r.preEventSeconds * 10).rounded() / 10,
+            "pre_event_target": config.preEventSeconds,
+            "clips": r.clipsClosed,
+            "muted": r.muted,
+            "docked": docked.withLock { $0 },
+            "leds": Dictionary(uniqueKeysWithValues: LED.allCases.map { ($0.rawValue, (r.leds[$0] ?? .off).description) }),
+            "haptic": ["last": r.lastHaptic as Any, "count": r.hapticCount],
+            "video": [
+                "format": board.videoFormat.description, "frames_encoded": r.framesEncoded,
+                "dropped_capture": r.captureDropped, "dropped_pipeline": r.pipelineDropped,
+                "kbps": r.videoKbps.rounded(),
+            ] as [String: Any],
+            "audio": ["packets": r.audioPackets, "muted": r.muted] as [String: Any],
+            "writer_backlog": r.writerBacklog,
+        ]
+        obj["last_clip"] = r.lastClip
+        if let id = r.clipID {
+            obj["clip"] = ["id": id, "seconds": ((r.clipSeconds ?? 0) * 10).rounded() / 10, "markers": r.clipMarkers] as [String: Any]
+        } else {
+            obj["clip"] = NSNull()
+        }
+        var storage: [String: Any] = ["path": data.root]
+        if let free = FileSystem.freeBytes(at: data.root) { storage["free_bytes"] = free }
+        obj["storage"] = storage
+        return obj
+    }
+}
+
+/// Sizes of the pre-event rings: enough for the pre-event time at the bitrate cap, plus room for
+/// fragments waiting on storage, so a slow card does not cost pre-event footage.
+struct RingSizing {
+    var videoBytes: Int
+    var videoEntries: Int
+    var audioBytes: Int
+    var audioEntries: Int
+
+    init(format: VideoFormat, settings: VideoEncoderSettings, preEventSeconds: Double, bufferMiB: Int?) {
+        let seconds = preEventSeconds + 6
+        // Without a cap, assume a generous 0.3 bit per pixel (noisy night scenes at CRF 23).
+        let kbps = settings.maxKbps
+            ?? Int(Double(format.width * format.height) * format.frameRate.framesPerSecond * 0.3 / 1000)
+        let bytes = Int(Double(kbps) * 125 * seconds * 1.3)
+        videoBytes = bufferMiB.map { $0 * 1_048_576 } ?? max(8 * 1_048_576, bytes)
+        videoEntries = Int(format.frameRate.framesPerSecond * seconds) + 64
+        audioBytes = max(256 * 1024, Int(64_000 * seconds))
+        audioEntries = Int(50 * seconds) + 64
+    }
+}
+
+/// The `sim` board's lights and motor: shown in `ctl status` and the log (by the recorder).
+final class StatusIndicators: Indicators, @unchecked Sendable {
+    func perform(_ action: IndicatorAction) {}
+}
+
+/// The recorder as a service: starts the threads, waits for a stop, shuts down in order.
+final class RecorderService: Service, @unchecked Sendable {
+    let system: RecordingSystem
+    let options: RunOptions
+    let stop: StopEvent
+    let logger: Logger
+    let exitCode = Mutex<Int32>(ExitCode.success)
+
+    init(system: RecordingSystem, options: RunOptions, stop: StopEvent, logger: Logger) {
+        self.system = system
+        self.options = options
+        self.stop = stop
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let s = system
+        s.writer.start()
+        s.pipeline.onVideoEnded = { [self] error in
+            if let error {
+                logger.critical("camera stopped: \(error)")
+                self.exitCode.withLock { $0 = ExitCode.failure }
+            }
+            self.stop.fire("video source ended")
+        }
+        let control = ControlLoop(
+            socketPath: s.data.socket, recorder: s.recorder, logger: logger, runFor: options.runFor,
+            terminal: StatusLine.available ? StatusLine() : nil, status: { s.statusObject() },
+            onStop: { [stop] reason in stop.fire(reason) },
+            onDock: { [logger] on in
+                s.docked.withLock { $0 = on }
+                logger.notice(on ? "docked" : "undocked")
+            })
+        do {
+            try control.start()
+        } catch {
+            logger.critical("control socket: \(error)")
+            exitCode.withLock { $0 = ExitCode.failure }
+            s.writer.finish()
+            return
+        }
+        s.pipeline.start()
+        logger.notice("running; control socket \(s.data.socket)")
+        await withGracefulShutdownHandler {
+            await stop.wait()
+        } onGracefulShutdown: { [stop] in
+            stop.fire("signal")
+        }
+        logger.notice("stopping (\(stop.reason ?? "?"))")
+        // The shutdown joins threads and waits on storage: do it off the cooperative pool.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            _ = DedicatedThread(name: "bc-shutdown") { [logger] in
+                Self.shutdown(s, control: control, logger: logger)
+                done.resume()
+            }
+        }
+        logger.notice("stopped")
+    }
+
+    /// Finalise the clip in progress (media keeps flowing until its end is cut), then stop the
+    /// sources, drain the encoder and the writer.
+    static func shutdown(_ s: RecordingSystem, control: ControlLoop, logger: Logger) {
+        let t = MonotonicTime(nanoseconds: SystemClock.monotonic())
+        s.recorder.shutdown(now: t)
+        let deadline = t + Nanos.seconds(3)
+        while s.recorder.hasOpenClip && MonotonicTime(nanoseconds: SystemClock.monotonic()) < deadline {
+            usleep(20_000)
+        }
+        s.pipeline.stop()
+        s.pipeline.join()
+        s.recorder.finishNow(reason: "shutdown", now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
+        s.writer.finish()
+        control.stop()
+    }
+}

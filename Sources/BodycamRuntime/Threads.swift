@@ -1,0 +1,153 @@
+import BodycamAdapters
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A named OS thread for a blocking loop (capture, encode, audio, writer, control).
+///
+/// These loops block in C calls (DQBUF, snd_pcm_readi, fdatasync, poll); they must not run on
+/// Swift's cooperative pool, which has one thread per core here.
+final class DedicatedThread: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var finished = false
+    private var joined = false
+    let name: String
+
+    private final class Box {
+        let body: () -> Void
+        let name: String
+        init(_ name: String, _ body: @escaping () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+
+    init(name: String, _ body: @escaping @Sendable () -> Void) {
+        self.name = name
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+        let box = Box(name) {
+            body()
+            pthread_mutex_lock(self.mutex)
+            self.finished = true
+            pthread_cond_broadcast(self.cond)
+            pthread_mutex_unlock(self.mutex)
+        }
+        let context = Unmanaged.passRetained(box).toOpaque()
+        let r = pthread_create(
+            &thread, nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                // Thread names show in `top -H` and in crash reports; Linux allows 15 bytes.
+                Posix.setThreadName(box.name)
+                box.body()
+                return nil
+            }, context)
+        precondition(r == 0, "pthread_create failed (\(r))")
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        pthread_cond_destroy(cond)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    /// Waits for the thread to finish.
+    func join() {
+        while !join(timeout: 3600) {}
+    }
+
+    /// Waits up to `seconds` for the thread to finish; true if it did.
+    func join(timeout seconds: Double) -> Bool {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        let ns = Int(seconds * 1e9) + deadline.tv_nsec
+        deadline.tv_sec += ns / 1_000_000_000
+        deadline.tv_nsec = ns % 1_000_000_000
+        pthread_mutex_lock(mutex)
+        while !finished {
+            if pthread_cond_timedwait(cond, mutex, &deadline) == ETIMEDOUT { break }
+        }
+        let done = finished
+        let mustJoin = done && !joined
+        if mustJoin { joined = true }
+        pthread_mutex_unlock(mutex)
+        if mustJoin { pthread_join(thread, nil) }
+        return done
+    }
+}
+
+/// A bounded first-in first-out queue between two threads, with blocking pop.
+final class BlockingQueue<Element>: @unchecked Sendable {
+    private var items: [Element?]
+    private var head = 0
+    private var count = 0
+    private var closed = false
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let notEmpty = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let notFull = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        items = Array(repeating: nil, count: capacity)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(notEmpty, nil)
+        pthread_cond_init(notFull, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        pthread_cond_destroy(notEmpty)
+        pthread_cond_destroy(notFull)
+        mutex.deallocate()
+        notEmpty.deallocate()
+        notFull.deallocate()
+    }
+
+    /// Appends, waiting while the queue is full. Returns false once closed.
+    @discardableResult
+    func push(_ e: Element) -> Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while count == capacity && !closed { pthread_cond_wait(notFull, mutex) }
+        if closed { return false }
+        items[(head + count) % capacity] = e
+        count += 1
+        pthread_cond_signal(notEmpty)
+        return true
+    }
+
+    /// Takes the oldest element, waiting while empty. nil once closed and drained.
+    func pop() -> Element? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while count == 0 && !closed { pthread_cond_wait(notEmpty, mutex) }
+        guard count > 0 else { return nil }
+        let e = items[head]
+        items[head] = nil
+        head = (head + 1) % capacity
+        count -= 1
+        pthread_cond_signal(notFull)
+        return e
+    }
+
+    var depth: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return count
+    }
+
+    /// No more pushes; pops drain what is left and then return nil.
+    func close() {
+        pthread_mutex_lock(mutex)
+        closed = true
+        pthread_cond_broadcast(notEmpty)
+        pthread_cond_broadcast(notFull)
+        pthread_mutex_unlock(mutex)
+    }
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import BodycamCore
+import BodycamRuntime
+import Foundation
+import Logging
+
+@main
+struct Bodycam: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bodycam",
+        abstract: "Body-worn camera recorder: pre-event buffer, crash-safe clips, offload.",
+        discussion: """
+            Exit codes: 0 success, 1 the job failed, 64 usage error, 78 configuration error.
+            """,
+        subcommands: [Run.self, Ctl.self, Encode.self]
+    )
+}
+
+struct DataOption: ParsableArguments {
+    @Option(name: .long, help: "Data directory (clips, journal, control socket).")
+    var data: String = ProcessInfo.processInfo.environment["BODYCAM_DATA"] ?? "/var/lib/bodycam"
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the recorder.",
+        discussion: "In a terminal, keys: r record, s stop, m marker, u mute, d/D dock/undock, q quit.")
+
+    @Option(help: "Board name (looked up in ./board and the install's board folder) or path to a board file.")
+    var board: String = "sim"
+
+    @Option(help: "Configuration file (TOML). Without one, defaults apply.")
+    var config: String?
+
+    @OptionGroup var dataOption: DataOption
+
+    @Option(name: .customLong("for"), help: "Stop by itself after this many seconds.")
+    var seconds: Double?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if let s = seconds, !(s > 0) { throw ValidationError("--for must be a positive number of seconds") }
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        Runner.bootstrapLogging(level: level)
+        let code = await Runner.run(
+            RunOptions(board: board, config: config, data: dataOption.data, runFor: seconds, logLevel: level))
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Ctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Talk to a running recorder over DATA/control.sock.",
+        subcommands: [Press.self, Dock.self, Undock.self, Stop.self, Status.self])
+
+    @OptionGroup var dataOption: DataOption
+
+    struct Press: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Press a button (returns after the release).")
+        @OptionGroup var dataOption: DataOption
+        @Argument(help: "record, marker or mute") var button: String
+        @Flag(help: "Press twice quickly.") var double = false
+        @Option(help: "Hold for this many seconds.") var hold: Double?
+
+        func validate() throws {
+            guard Button(rawValue: button) != nil else { throw ValidationError("button must be record, marker or mute") }
+            if double && hold != nil { throw ValidationError("--double and --hold cannot be combined") }
+            if let hold, !(hold > 0 && hold <= 60) { throw ValidationError("--hold must be between 0 and 60 seconds") }
+        }
+
+        func run() throws {
+            let timeout = (hold ?? 1) + 10
+            _ = try send(
+                CtlRequest(cmd: "press", button: button, double: double ? true : nil, hold: hold),
+                data: dataOption.data, timeout: timeout)
+        }
+    }
+
+    struct Dock: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Simulate docking (sim board).")
+        @OptionGroup var dataOption: DataOption
+        func run() throws { _ = try send(CtlRequest(cmd: "dock"), data: dataOption.data) }
+    }
+
+    struct Undock: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Simulate undocking (sim board).")
+        @OptionGroup var dataOption: DataOption
+        func run() throws { _ = try send(CtlRequest(cmd: "undock"), data: dataOption.data) }
+    }
+
+    struct Stop: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the recorder (a clip in progress is finalised).")
+        @OptionGroup var dataOption: DataOption
+        func run() throws { _ = try send(CtlRequest(cmd: "stop"), data: dataOption.data) }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the recorder's state.")
+        @OptionGroup var dataOption: DataOption
+        @Flag(help: "Print the status as JSON.") var json = false
+
+        func run() throws {
+            let text = try send(CtlRequest(cmd: "status"), data: dataOption.data, raw: true)
+            if json {
+                print(text)
+            } else {
+                print(ControlCommands.humanStatus(json: text))
+            }
+        }
+    }
+}
+
+typealias CtlRequest = ControlCommands.Request
+
+/// Sends one request; prints the error and exits 1 if it fails.
+func send(_ request: CtlRequest, data: String, timeout: Double = 10, raw: Bool = false) throws -> String {
+    switch ControlCommands.send(request, data: data, timeout: timeout) {
+    case .success(let text): return text
+    case .failure(let message):
+        FileHandle.standardError.write(Data("bodycam: \(message)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Encode a raw video file through the recorder's own pipeline into a fragmented MP4.")
+
+    @Option(help: "Raw input file: tightly packed frames.") var input: String
+    @Option(help: "Frame size, WIDTHxHEIGHT.") var size: String
+    @Option(help: "Frame rate, N or N/D.") var fps: String
+    @Option(help: "yuyv, i420 or nv12.") var pixelFormat: String
+    @Option(help: "x264 preset.") var preset: String = "superfast"
+    @Option(help: "x264 tune, or none.") var tune: String = "zerolatency"
+    @Option(help: "Constant rate factor (0–51).") var crf: Double = 23
+    @Option(help: "Encoder threads (0 = automatic).") var threads: Int = 0
+    @Option(help: "Output MP4 (its manifest is written beside it as .json).") var output: String
+
+    func parsedSize() -> (Int, Int)? {
+        let parts = size.lowercased().split(separator: "x")
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w >= 16, h >= 16, w % 2 == 0, h % 2 == 0,
+            w <= 7680, h <= 4320
+        else { return nil }
+        return (w, h)
+    }
+
+    func parsedRate() -> FrameRate? {
+        let parts = fps.split(separator: "/")
+        guard let n = Int(parts.first ?? ""), n > 0, n <= 240 else { return nil }
+        if parts.count == 2 {
+            guard let d = Int(parts[1]), d > 0, d <= 1001 else { return nil }
+            return FrameRate(n, d)
+        }
+        return parts.count == 1 ? FrameRate(n) : nil
+    }
+
+    func validate() throws {
+        guard parsedSize() != nil else { throw ValidationError("--size must be WIDTHxHEIGHT with even numbers, e.g. 1280x720") }
+        guard parsedRate() != nil else { throw ValidationError("--fps must be N or N/D, e.g. 30 or 30000/1001") }
+        guard PixelFormat(rawValue: pixelFormat) != nil else { throw ValidationError("--pixel-format must be yuyv, i420 or nv12") }
+        guard (0...51).contains(crf) else { throw ValidationError("--crf must be between 0 and 51") }
+        guard (0...64).contains(threads) else { throw ValidationError("--threads must be between 0 and 64") }
+    }
+
+    func run() throws {
+        Runner.bootstrapLogging(level: .warning)
+        let (w, h) = parsedSize()!
+        let code = FileEncoder.encode(
+            EncodeOptions(
+                input: input, width: w, height: h, frameRate: parsedRate()!, pixelFormat: PixelFormat(rawValue: pixelFormat)!,
+                preset: preset, tune: tune == "none" ? nil : tune, crf: crf, threads: threads, output: output))
+        if code != 0 { throw ExitCode(code) }
+    }
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""CPU cost of `bodycam encode` against ffmpeg and the x264 CLI on the same input, same settings.
+
+Generates 10 s of 720p30 test video (moving pattern plus sensor-like noise) as YUYV and I420,
+then runs, alternating and repeated in one run:
+
+  bodycam encode --pixel-format yuyv  vs  ffmpeg -f rawvideo -pix_fmt yuyv422 ... -c:v libx264 ... -f mp4
+  bodycam encode --pixel-format i420  vs  x264 --input-res ... -o out.264
+
+all with preset superfast, tune zerolatency, CRF 23, one thread, a keyframe every 30 frames.
+CPU time is user+sys of each child (getrusage), wall time and peak RSS are reported too. The
+x264 settings string each tool wrote into its stream is compared, so the work is the same.
+
+Usage: Tests/Benchmarks/encode_cpu.py [--bodycam PATH] [--rounds N] [--seconds S] [--workdir DIR]
+Exit status: 0 when the ratios meet the targets (≤ 0.98 × ffmpeg, ≤ 1.05 × x264), 1 otherwise.
+"""
+import argparse
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+W, H, FPS = 1280, 720, 30
+X264_OPTS = dict(preset="superfast", tune="zerolatency", crf="23", threads="1")
+
+
+def run_measured(cmd):
+    """Runs cmd; returns (cpu seconds, wall seconds, peak RSS KiB) of that child alone."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.decode(errors='replace')}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # ru_maxrss of RUSAGE_CHILDREN is the largest of all children so far; measure it per child
+    # through /usr/bin/time would cost another process, so report it only when it grew.
+    return cpu, wall, after.ru_maxrss
+
+
+def settings_string(path):
+    data = open(path, "rb").read(2_000_000)
+    m = re.search(rb"options: ([ -~]+)", data)
+    return m.group(1).decode() if m else ""
+
+
+def frames_in(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                          "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return int(out or 0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bodycam", default=os.path.join(os.path.dirname(__file__), "../../.build/release/bodycam"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--workdir")
+    args = ap.parse_args()
+    for tool in ("ffmpeg", "ffprobe", "x264"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found (apt-get install ffmpeg x264)")
+    bodycam = os.path.abspath(args.bodycam)
+    work = args.workdir or tempfile.mkdtemp(prefix="bodycam-bench-")
+    os.makedirs(work, exist_ok=True)
+    yuyv, i420 = os.path.join(work, "in.yuyv"), os.path.join(work, "in.yuv")
+    n = args.seconds * FPS
+    if not os.path.exists(yuyv) or os.path.getsize(yuyv) != n * W * H * 2:
+        src = f"testsrc2=size={W}x{H}:rate={FPS},noise=alls=8:allf=t"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", src, "-frames:v", str(n),
+                        "-pix_fmt", "yuyv422", "-f", "rawvideo", yuyv], check=True)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuyv422", "-s", f"{W}x{H}",
+                        "-i", yuyv, "-pix_fmt", "yuv420p", "-f", "rawvideo", i420], check=True)
+    o = X264_OPTS
+    common = ["--size", f"{W}x{H}", "--fps", str(FPS), "--preset", o["preset"], "--tune", o["tune"],
+              "--crf", o["crf"], "--threads", o["threads"]]
+    jobs = {
+        "bodycam yuyv": [bodycam, "encode", "--input", yuyv, "--pixel-format", "yuyv", *common,
+                         "--output", os.path.join(work, "bodycam-yuyv.mp4")],
+        "ffmpeg yuyv": ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuyv422", "-s", f"{W}x{H}",
+                        "-r", str(FPS), "-i", yuyv, "-c:v", "libx264", "-preset", o["preset"], "-tune", o["tune"],
+                        "-g", str(FPS), "-crf", o["crf"], "-threads", o["threads"], "-pix_fmt", "yuv420p",
+                        "-f", "mp4", os.path.join(work, "ffmpeg.mp4")],
+        "bodycam i420": [bodycam, "encode", "--input", i420, "--pixel-format", "i420", *common,
+                         "--output", os.path.join(work, "bodycam-i420.mp4")],
+        "x264 i420": ["x264", "--quiet", "--preset", o["preset"], "--tune", o["tune"], "--keyint", str(FPS),
+                      "--crf", o["crf"], "--threads", o["threads"], "--input-res", f"{W}x{H}", "--fps", str(FPS),
+                      "-o", os.path.join(work, "x264.264"), i420],
+    }
+    results = {k: [] for k in jobs}
+    # Warm the page cache and the binaries once, unmeasured.
+    for cmd in jobs.values():
+        run_measured(cmd)
+    for r in range(args.rounds):
+        order = list(jobs) if r % 2 == 0 else list(reversed(jobs))
+        for name in order:
+            cpu, wall, _ = run_measured(jobs[name])
+            results[name].append((cpu, wall))
+    outputs = {"bodycam yuyv": "bodycam-yuyv.mp4", "ffmpeg yuyv": "ffmpeg.mp4", "bodycam i420": "bodycam-i420.mp4",
+               "x264 i420": "x264.264"}
+    strings = {k: settings_string(os.path.join(work, v)) for k, v in outputs.items()}
+    same = len(set(strings.values())) == 1
+    print(f"input: {n} frames {W}x{H} @ {FPS} fps; {args.rounds} alternating rounds; median user+sys CPU")
+    print(f"{'job':14} {'cpu s':>7} {'wall s':>7} {'frames':>6}   runs (cpu s)")
+    med = {}
+    for name, rs in results.items():
+        med[name] = statistics.median(c for c, _ in rs)
+        wall = statistics.median(w for _, w in rs)
+        path = os.path.join(work, outputs[name])
+        frames = frames_in(path)
+        print(f"{name:14} {med[name]:7.3f} {wall:7.3f} {frames:6d}   " + " ".join(f"{c:.2f}" for c, _ in rs))
+    r1 = med["bodycam yuyv"] / med["ffmpeg yuyv"]
+    r2 = med["bodycam i420"] / med["x264 i420"]
+    print(f"bodycam/ffmpeg (yuyv): {r1:.3f}  target <= 0.98  {'ok' if r1 <= 0.98 else 'MISSED'}")
+    print(f"bodycam/x264   (i420): {r2:.3f}  target <= 1.05  {'ok' if r2 <= 1.05 else 'MISSED'}")
+    print(f"x264 settings identical in all four outputs: {same}")
+    if not same:
+        for k, v in strings.items():
+            print(f"  {k}: {v}")
+    return 0 if (r1 <= 0.98 and r2 <= 1.05 and same) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
