@@ -32,7 +32,8 @@ public struct ButtonGesture: Sendable, Equatable {
 
 /// Timing rules for turning edges into gestures.
 public struct ButtonTiming: Sendable, Equatable {
-    /// Edges closer than this to the previous accepted edge are contact bounce and ignored.
+    /// Edges closer than this to the previous accepted edge are contact bounce and ignored, unless
+    /// the contact then stays at the new level for this long.
     public var debounce: Int64 = Nanos.milliseconds(30)
     /// The second press of a double press must start within this time of the first release.
     public var doublePressWindow: Int64 = Nanos.milliseconds(500)
@@ -66,6 +67,10 @@ public struct ButtonClassifier: Sendable {
         var phase: Phase = .idle
         var lastEdge: MonotonicTime?
         var lastLevel = false
+        /// Where the contact came to rest after the last raw edge, and when: an edge ignored as
+        /// bounce may still be the real one (a tap shorter than the debounce time).
+        var rawLevel = false
+        var rawEdge: MonotonicTime?
         var doublePressMeaningful: Bool
     }
 
@@ -84,17 +89,42 @@ public struct ButtonClassifier: Sendable {
     /// True while `button` is held down (after debouncing).
     public func isDown(_ button: Button) -> Bool { states[button]?.lastLevel ?? false }
 
-    /// Feeds one edge. Returns the gestures it completes (at most one).
+    /// Feeds one edge. Returns the gestures it completes (at most two: one left pending by an
+    /// earlier edge, one of its own).
     public mutating func edge(_ button: Button, pressed: Bool, at t: MonotonicTime) -> [ButtonGesture] {
         guard var s = states[button] else { return [] }
         defer { states[button] = s }
-        if pressed == s.lastLevel { return [] }  // a repeated level is not an edge
-        if let last = s.lastEdge, t - last < timing.debounce { return [] }
+        var out = settle(&s, button, now: t)
+        if pressed == s.rawLevel { return out }  // a repeated level is not an edge
+        s.rawLevel = pressed
+        s.rawEdge = t
+        if pressed == s.lastLevel { return out }  // the end of a bounce: back where it was
+        if let last = s.lastEdge, t - last < timing.debounce { return out }
+        out += accept(&s, button, pressed: pressed, at: t)
+        return out
+    }
+
+    /// A level the contact settled at inside the debounce time and kept for the debounce time
+    /// is real: a bump shorter than the debounce time must not leave the button "held".
+    private func settle(_ s: inout ButtonState, _ button: Button, now: MonotonicTime) -> [ButtonGesture] {
+        guard s.rawLevel != s.lastLevel, let raw = s.rawEdge, now - raw >= timing.debounce else { return [] }
+        return accept(&s, button, pressed: s.rawLevel, at: raw)
+    }
+
+    /// Applies a debounced edge.
+    private func accept(_ s: inout ButtonState, _ button: Button, pressed: Bool, at t: MonotonicTime)
+        -> [ButtonGesture]
+    {
         s.lastEdge = t
         s.lastLevel = pressed
         var out: [ButtonGesture] = []
         switch (s.phase, pressed) {
         case (.idle, true):
+            s.phase = .down(since: t, presses: 1, holdReported: false)
+        case (.awaitingSecond(let releasedAt), true) where t - releasedAt >= timing.doublePressWindow:
+            // The window ran out before advance() was called: that was a single press, and
+            // this is a new first press.
+            out.append(ButtonGesture(button: button, gesture: .press, at: releasedAt))
             s.phase = .down(since: t, presses: 1, holdReported: false)
         case (.awaitingSecond, true):
             s.phase = .down(since: t, presses: 2, holdReported: false)
@@ -131,6 +161,9 @@ public struct ButtonClassifier: Sendable {
             case .awaitingSecond(let releasedAt): d = releasedAt + timing.doublePressWindow
             }
             if let d, best == nil || d < best! { best = d }
+            if s.rawLevel != s.lastLevel, let raw = s.rawEdge, best == nil || raw + timing.debounce < best! {
+                best = raw + timing.debounce
+            }
         }
         return best
     }
@@ -140,6 +173,7 @@ public struct ButtonClassifier: Sendable {
         var out: [ButtonGesture] = []
         for button in Button.allCases {
             guard var s = states[button] else { continue }
+            out += settle(&s, button, now: now)
             switch s.phase {
             case .down(let since, let presses, false) where presses == 1 && now - since >= timing.hold:
                 s.phase = .down(since: since, presses: presses, holdReported: true)

@@ -53,6 +53,12 @@ public final class PreEventBuffer: @unchecked Sendable {
                 return .dropped
             }
             evictedForRoom += 1
+            if !entry.isSync && oldestKeyframe == nil {
+                // Its own group of pictures had to go: without its keyframe it cannot be decoded.
+                droppedVideo += 1
+                awaitingKeyframe = true
+                return .dropped
+            }
         }
     }
 

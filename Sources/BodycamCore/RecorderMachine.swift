@@ -149,6 +149,9 @@ public struct RecorderMachine: Sendable {
             actions.append(.indicator(.led(.recording, .off)))
         }
         state = .stopping
+        // No reminder is due any more; a stale deadline would keep the control loop waking.
+        recordingSince = nil
+        nextReminder = nil
         actions.append(.indicator(.led(.ready, .off)))
         return actions
     }
