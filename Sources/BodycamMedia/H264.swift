@@ -55,6 +55,10 @@ public enum H264 {
             if chroma == 3 { separateColourPlanes = try r.bits(1) == 1 }
             depthLuma = Int(try r.ue()) + 8
             depthChroma = Int(try r.ue()) + 8
+            // 0...6 (§7.4.2.1.1); avcC stores bit_depth_minus8 in 3 bits.
+            guard depthLuma <= 14, depthChroma <= 14 else {
+                throw ParseError(message: "bit depth \(depthLuma)/\(depthChroma)")
+            }
             _ = try r.bits(1)  // qpprime_y_zero_transform_bypass_flag
             if try r.bits(1) == 1 {  // seq_scaling_matrix_present_flag
                 for i in 0..<(chroma != 3 ? 8 : 12) {
