@@ -15,6 +15,8 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
     private var start: Int64 = 0
     /// How much faster than real time the picture runs (1 = real time). Soak tests speed it up.
     public let speed: Double
+    /// Flash a white square at every whole second of the monotonic clock (see `SyncMarks`).
+    public let syncMarks: Bool
 
     private struct State {
         var inUse: [Bool]
@@ -22,9 +24,10 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
         var counters = CaptureCounters()
     }
 
-    public init(format: VideoFormat, bufferCount: Int = 4, seed: UInt64 = 1, speed: Double = 1) {
+    public init(format: VideoFormat, bufferCount: Int = 4, seed: UInt64 = 1, speed: Double = 1, syncMarks: Bool = false) {
         self.format = format
         self.speed = speed
+        self.syncMarks = syncMarks
         buffers = (0..<bufferCount).map { _ in
             UnsafeMutableRawPointer.allocate(byteCount: format.frameSize, alignment: 64)
         }
@@ -39,8 +42,12 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
     public var counters: CaptureCounters { state.withLock { $0.counters } }
 
     public func nextFrame() throws -> RawFrame? {
-        if start == 0 { start = SystemClock.monotonic() }
         let interval = format.frameRate.frameInterval
+        if start == 0 {
+            // Frames fall on multiples of the frame interval, like a free-running sensor, so the
+            // frame at each whole second is the second itself (to within nanoseconds).
+            start = (SystemClock.monotonic() / interval + 1) * interval
+        }
         while true {
             // Slot k is due at start + k·interval (absolute, so timing does not drift).
             let due = start + Int64(Double(slot * interval) / speed)
@@ -59,11 +66,13 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
             }
             guard let index else { continue }
             if index < 0 { return nil }
-            scene.render(
-                frameIndex: Int(k),
-                into: UnsafeMutableRawBufferPointer(start: buffers[index], count: format.frameSize))
+            let frame = UnsafeMutableRawBufferPointer(start: buffers[index], count: format.frameSize)
+            scene.render(frameIndex: Int(k), into: frame)
             // The frame's time is its slot on the sensor clock (monotonic, sped up for soaks).
             let time = MonotonicTime(nanoseconds: start + k * interval)
+            if syncMarks && SyncMarks.isFlashFrame(time: time, frameInterval: interval) {
+                SyncMarks.paintFlash(into: frame, format: format)
+            }
             return RawFrame(format: format, base: buffers[index], time: time, sequence: UInt64(k), bufferIndex: index)
         }
     }
@@ -85,6 +94,8 @@ public final class SyntheticMicrophone: AudioSource, @unchecked Sendable {
     public let channels: Int
     public let clockErrorPPM: Double
     public let speed: Double
+    /// Beep at every whole second of the monotonic clock (see `SyncMarks`).
+    public let syncMarks: Bool
     private var tone: SyntheticTone
     private var produced: Int64 = 0
     private var start: Int64 = 0
@@ -95,7 +106,11 @@ public final class SyntheticMicrophone: AudioSource, @unchecked Sendable {
         var counters = CaptureCounters()
     }
 
-    public init(sampleRate: Int, channels: Int, clockErrorPPM: Double = 0, seed: UInt64 = 1, speed: Double = 1) {
+    public init(
+        sampleRate: Int, channels: Int, clockErrorPPM: Double = 0, seed: UInt64 = 1, speed: Double = 1,
+        syncMarks: Bool = false
+    ) {
+        self.syncMarks = syncMarks
         self.sampleRate = sampleRate
         self.channels = channels
         self.clockErrorPPM = clockErrorPPM
@@ -123,6 +138,10 @@ public final class SyntheticMicrophone: AudioSource, @unchecked Sendable {
         if stopped { return nil }
         tone.fill(buffer, frames: frames)
         let time = MonotonicTime(nanoseconds: captureTime(ofSample: produced))
+        if syncMarks {
+            let sampleNs = 1e9 / (Double(sampleRate) * (1 + clockErrorPPM / 1e6))
+            SyncMarks.addBeep(buffer, frames: frames, channels: channels, startNs: time.nanoseconds, sampleNs: sampleNs)
+        }
         produced += Int64(frames)
         return AudioRead(frames: frames, time: time)
     }

@@ -20,6 +20,8 @@ struct BoardDescription: Sendable, Equatable {
         var frameRate: FrameRate
         var pixelFormat: PixelFormat
         var buffers: Int
+        /// Synthetic camera: flash at every whole second (A/V sync check).
+        var syncMarks: Bool
     }
 
     struct Microphone: Sendable, Equatable {
@@ -29,6 +31,8 @@ struct BoardDescription: Sendable, Equatable {
         var channels: Int
         var clockErrorPPM: Double
         var periodFrames: Int
+        /// Synthetic microphone: beep at every whole second (A/V sync check).
+        var syncMarks: Bool
     }
 
     var videoFormat: VideoFormat {
@@ -49,9 +53,11 @@ struct BoardDescription: Sendable, Equatable {
         let fpsDen = Int(try cam.int("fps_denominator", range: 1...1001) ?? 1)
         let pixel = try cam.string("pixel_format", oneOf: PixelFormat.allCases.map(\.rawValue)) ?? "yuyv"
         let buffers = Int(try cam.int("buffers", range: 2...32) ?? 4)
+        let cameraMarks = try cam.bool("sync_marks") ?? false
         try cam.finish()
 
-        var mic = Microphone(kind: "none", sampleRate: 48_000, channels: 1, clockErrorPPM: 0, periodFrames: 480)
+        var mic = Microphone(
+            kind: "none", sampleRate: 48_000, channels: 1, clockErrorPPM: 0, periodFrames: 480, syncMarks: false)
         if let m = try root.table("microphone") {
             mic.kind = try m.string("kind", oneOf: ["synthetic", "none"]) ?? "synthetic"
             mic.sampleRate = Int(try m.int("sample_rate", range: 8000...48000) ?? 48_000)
@@ -61,6 +67,7 @@ struct BoardDescription: Sendable, Equatable {
             mic.channels = Int(try m.int("channels", range: 1...2) ?? 1)
             mic.clockErrorPPM = try m.double("clock_error_ppm", range: -1000...1000) ?? 0
             mic.periodFrames = Int(try m.int("period_frames", range: 32...8192) ?? Int64(mic.sampleRate / 100))
+            mic.syncMarks = try m.bool("sync_marks") ?? false
             try m.finish()
         }
         var controls = "socket"
@@ -78,7 +85,7 @@ struct BoardDescription: Sendable, Equatable {
             name: name, summary: summary,
             camera: Camera(
                 kind: cameraKind, width: width, height: height, frameRate: FrameRate(fps, fpsDen),
-                pixelFormat: PixelFormat(rawValue: pixel) ?? .yuyv, buffers: buffers),
+                pixelFormat: PixelFormat(rawValue: pixel) ?? .yuyv, buffers: buffers, syncMarks: cameraMarks),
             microphone: mic, controls: controls, indicators: indicators)
     }
 

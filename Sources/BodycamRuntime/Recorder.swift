@@ -396,7 +396,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             video: video, originSeq: originSeq, audioFromSeq: audioFromSeq, audioFrom: audioFrom,
             videoTicksPerSecond: settings.video.timescale, audioTicksPerSecond: 48_000,
             videoFrameTicks: Int64(settings.videoFormat.frameRate.ticksPerFrame),
-            audioLeadTicks: Int64(settings.audio?.preSkip ?? 0))
+            // Decoders drop the Opus pre-skip (from dOps) and play the first real sample at the
+            // packet's time, so the first packet goes at its capture time. Measured with the sim's
+            // flash and beep: shifting by the pre-skip made audio 6.4 ms early in ffmpeg.
+            audioLeadTicks: 0)
         let triggerName: String
         switch trigger {
         case .button: triggerName = previous == nil ? "button" : "rollover"
@@ -500,7 +503,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         for q in plan.video { slices.append(s.buffer.video.bytes(q)) }
         for q in plan.audio { slices.append(s.buffer.audio.bytes(q)) }
         if clip.audioStartsAt == nil && !plan.audio.isEmpty {
-            clip.audioStartsAt = Double(plan.audioDecodeTime + (settings.audio.map { Int64($0.preSkip) } ?? 0)) / 48_000
+            clip.audioStartsAt = Double(plan.audioDecodeTime) / 48_000
         }
         clip.videoFrames += plan.video.count
         clip.audioPackets += plan.audio.count

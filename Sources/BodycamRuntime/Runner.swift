@@ -149,14 +149,16 @@ final class RecordingSystem: @unchecked Sendable {
         } catch {
             throw ConfigurationFailure(description: "[video]: \(error)")
         }
-        let camera = SyntheticCamera(format: format, bufferCount: board.camera.buffers)
+        let camera = SyntheticCamera(
+            format: format, bufferCount: board.camera.buffers, syncMarks: board.camera.syncMarks)
         var microphone: (any AudioSource)?
         var audioEncoder: OpusAudioEncoder?
         var audioTrack: AudioTrack?
         if config.audioEnabled && board.microphone.kind != "none" {
             let mic = board.microphone
             microphone = SyntheticMicrophone(
-                sampleRate: mic.sampleRate, channels: mic.channels, clockErrorPPM: mic.clockErrorPPM)
+                sampleRate: mic.sampleRate, channels: mic.channels, clockErrorPPM: mic.clockErrorPPM,
+                syncMarks: mic.syncMarks)
             do {
                 let enc = try OpusAudioEncoder(
                     sampleRate: mic.sampleRate, channels: mic.channels, bitrate: config.audioBitrateKbps * 1000,
