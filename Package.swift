@@ -73,7 +73,7 @@ let package = Package(
             name: "BodycamAdaptersTests", dependencies: ["BodycamAdapters"], swiftSettings: strict),
         .testTarget(
             name: "BodycamIntegrationTests",
-            dependencies: ["BodycamRuntime", "bodycam"],
+            dependencies: ["bodycam", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
     ]
