@@ -69,7 +69,7 @@ protocol ClipWriterDelegate: AnyObject, Sendable {
 /// journal line is appended and synced. A power cut at any point leaves a media file whose
 /// journaled fragments are whole; start-up recovery cuts anything after the last of them.
 final class ClipWriter: @unchecked Sendable {
-    private let queue = BlockingQueue<WriterCommand>(capacity: 256)
+    private let queue = BlockingQueue<WriterCommand>(capacity: nil)
     private var thread: DedicatedThread?
     private let logger: Logger
     weak var delegate: (any ClipWriterDelegate)?

@@ -56,10 +56,6 @@ struct DataDirectory: Sendable {
         return next
     }
 
-    func storeClipSequence(_ next: Int) {
-        try? FileSystem.writeAtomically(Data("\(next)\n".utf8), to: sequenceFile)
-    }
-
     /// The device id from /etc/machine-id when none is configured.
     static func defaultDeviceID() -> String {
         if let id = try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8) {

@@ -50,6 +50,9 @@ struct RecorderStatus: Sendable {
     var audioPackets: Int
     var videoKbps: Double
     var writerBacklog: Int
+    /// Groups of pictures dropped early because the ring was full (the pre-event time was cut short).
+    var preEventEvictions: Int
+    var audioDropped: Int
 }
 
 /// The heart of the device: pre-event buffer, state machine, button classifier and the clip
@@ -106,6 +109,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var audioPackets = 0
         var audioGapCount = 0
         var bytesWindow: (start: MonotonicTime, bytes: Int, kbps: Double) = (.zero, 0, 0)
+        var evictionsReported = 0
         var clockPair: ClockPair
     }
 
@@ -149,6 +153,15 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             let result = s.buffer.appendVideo(entry) { dst in
                 if !au.prefix.isEmpty { dst.copyMemory(from: au.prefix) }
                 UnsafeMutableRawBufferPointer(rebasing: dst[au.prefix.count...]).copyMemory(from: au.bytes)
+            }
+            if s.buffer.evictedForRoom > s.evictionsReported {
+                // Said once per burst, not per frame: the ring is too small for the bitrate.
+                if s.evictionsReported == 0 || s.buffer.evictedForRoom - s.evictionsReported >= 30 {
+                    logger.warning(
+                        "pre-event ring full: oldest seconds dropped early (raise [recording] buffer_mib or cap the bitrate)",
+                        metadata: ["buffered": "\(String(format: "%.1f", s.buffer.bufferedSeconds))s"])
+                    s.evictionsReported = s.buffer.evictedForRoom
+                }
             }
             guard case .stored(let seq) = result else {
                 s.forceKeyframe = false
@@ -284,7 +297,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 muted: s.machine.muted, leds: s.leds, lastHaptic: s.lastHaptic, hapticCount: s.hapticCount,
                 lastTone: s.lastTone, framesEncoded: s.framesEncoded, captureDropped: s.captureDropped,
                 pipelineDropped: s.buffer.droppedVideo, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
-                writerBacklog: writer.backlog)
+                writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
+                audioDropped: s.buffer.droppedAudio)
         }
     }
 

@@ -220,7 +220,8 @@ final class RecordingSystem: @unchecked Sendable {
                 "dropped_capture": r.captureDropped, "dropped_pipeline": r.pipelineDropped,
                 "kbps": r.videoKbps.rounded(),
             ] as [String: Any],
-            "audio": ["packets": r.audioPackets, "muted": r.muted] as [String: Any],
+            "audio": ["packets": r.audioPackets, "muted": r.muted, "dropped": r.audioDropped] as [String: Any],
+            "pre_event_evictions": r.preEventEvictions,
             "writer_backlog": r.writerBacklog,
         ]
         obj["last_clip"] = r.lastClip

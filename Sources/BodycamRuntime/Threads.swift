@@ -81,20 +81,23 @@ final class DedicatedThread: @unchecked Sendable {
     }
 }
 
-/// A bounded first-in first-out queue between two threads, with blocking pop.
+/// A first-in first-out queue between two threads, with blocking pop and, when bounded, blocking push.
+///
+/// Unbounded (`capacity: nil`) where blocking the producer could deadlock: the writer's queue is
+/// fed under the recorder's lock, which the writer itself takes; if storage hangs, the pre-event
+/// ring fills and frames are dropped (and counted) instead.
 final class BlockingQueue<Element>: @unchecked Sendable {
-    private var items: [Element?]
+    private var items: [Element] = []
     private var head = 0
-    private var count = 0
     private var closed = false
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let notEmpty = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let notFull = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    let capacity: Int
+    let capacity: Int?
 
-    init(capacity: Int) {
+    init(capacity: Int?) {
         self.capacity = capacity
-        items = Array(repeating: nil, count: capacity)
+        items.reserveCapacity(capacity ?? 64)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(notEmpty, nil)
         pthread_cond_init(notFull, nil)
@@ -109,15 +112,24 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         notFull.deallocate()
     }
 
-    /// Appends, waiting while the queue is full. Returns false once closed.
+    private var count: Int { items.count - head }
+
+    /// Appends, waiting while a bounded queue is full. Returns false once closed.
     @discardableResult
     func push(_ e: Element) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        while count == capacity && !closed { pthread_cond_wait(notFull, mutex) }
+        if let capacity { while count >= capacity && !closed { pthread_cond_wait(notFull, mutex) } }
         if closed { return false }
-        items[(head + count) % capacity] = e
-        count += 1
+        // Reclaim the consumed front now and then, in place (the array keeps its capacity).
+        if head > 0 && head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 64 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        items.append(e)
         pthread_cond_signal(notEmpty)
         return true
     }
@@ -129,9 +141,7 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         while count == 0 && !closed { pthread_cond_wait(notEmpty, mutex) }
         guard count > 0 else { return nil }
         let e = items[head]
-        items[head] = nil
-        head = (head + 1) % capacity
-        count -= 1
+        head += 1
         pthread_cond_signal(notFull)
         return e
     }
