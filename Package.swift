@@ -17,7 +17,9 @@ let strict: [SwiftSetting] = [
 let package = Package(
     name: "bodycam",
     products: [
-        .executable(name: "bodycam", targets: ["bodycam"])
+        .executable(name: "bodycam", targets: ["bodycam"]),
+        // Test tooling for the VM rig (board/qemu); not installed on a device.
+        .executable(name: "bodycam-hil", targets: ["bodycam-hil"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,7 +35,7 @@ let package = Package(
         .systemLibrary(name: "CV4L2", pkgConfig: "libv4l2", providers: [.apt(["libv4l-dev"])]),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         // Functions for the C macros Swift cannot import.
-        .target(name: "CBodycamShim", dependencies: ["CX264", "COpus"]),
+        .target(name: "CBodycamShim", dependencies: ["CX264", "COpus", "CV4L2"]),
 
         .target(name: "BodycamCore", swiftSettings: strict),
         .target(name: "BodycamTOML", swiftSettings: strict),
@@ -41,7 +43,7 @@ let package = Package(
         .target(
             name: "BodycamAdapters",
             dependencies: [
-                "BodycamCore", "BodycamMedia", "CBodycamShim", "CX264", "COpus",
+                "BodycamCore", "BodycamMedia", "CBodycamShim", "CX264", "COpus", "CV4L2", "CALSA", "CGPIOD",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -66,6 +68,8 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .executableTarget(name: "bodycam-hil", dependencies: ["CALSA"], swiftSettings: strict),
+
         .testTarget(name: "BodycamCoreTests", dependencies: ["BodycamCore"], swiftSettings: strict),
         .testTarget(name: "BodycamTOMLTests", dependencies: ["BodycamTOML"], swiftSettings: strict),
         .testTarget(name: "BodycamMediaTests", dependencies: ["BodycamMedia"], swiftSettings: strict),
@@ -73,7 +77,7 @@ let package = Package(
             name: "BodycamAdaptersTests", dependencies: ["BodycamAdapters"], swiftSettings: strict),
         .testTarget(
             name: "BodycamIntegrationTests",
-            dependencies: ["bodycam", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["bodycam", "BodycamRuntime", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
     ]

@@ -20,7 +20,7 @@ public final class OpusAudioEncoder: AudioEncoder {
     /// RFC 6716 caps a packet at 1275 bytes per frame; 4000 is libopus's recommended buffer.
     private static let maxPacket = 4000
 
-    public init(sampleRate: Int, channels: Int, bitrate: Int, voice: Bool) throws(OpusError) {
+    public init(sampleRate: Int, channels: Int, bitrate: Int, voice: Bool, complexity: Int = 9) throws(OpusError) {
         var err: Int32 = 0
         guard
             let enc = opus_encoder_create(
@@ -37,6 +37,11 @@ public final class OpusAudioEncoder: AudioEncoder {
             throw OpusError(op: "OPUS_SET_BITRATE(\(bitrate))", code: r)
         }
         if voice { _ = bodycam_opus_set_signal_voice(enc) }
+        r = bodycam_opus_set_complexity(enc, Int32(complexity))
+        guard r == OPUS_OK else {
+            opus_encoder_destroy(enc)
+            throw OpusError(op: "OPUS_SET_COMPLEXITY(\(complexity))", code: r)
+        }
         var lookahead: Int32 = 0
         r = bodycam_opus_get_lookahead(enc, &lookahead)
         // Pre-skip is counted at 48 kHz in the Opus mapping whatever the input rate.

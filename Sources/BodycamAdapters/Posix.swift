@@ -37,3 +37,13 @@ public enum Posix {
         }
     }
 }
+
+/// Number formatting for log lines without Foundation.
+public enum Decimals {
+    /// `x` with two decimals ("1.50", "-0.07").
+    public static func two(_ x: Double) -> String {
+        let hundredths = Int64((abs(x) * 100).rounded())
+        let frac = hundredths % 100
+        return (x < 0 && hundredths > 0 ? "-" : "") + "\(hundredths / 100)." + (frac < 10 ? "0" : "") + "\(frac)"
+    }
+}

@@ -66,12 +66,19 @@ public struct ClipCursor: Sendable {
     public func mediaTime(_ t: MonotonicTime) -> Int64 { t - originTime }
 
     /// Cuts a fragment of video entries up to (not including) `videoEnd` and audio captured
-    /// before `until`. `videoEnd` is the next keyframe, or the ring's end when the clip ends.
-    /// Returns nil when there is nothing to cut.
+    /// before `until`. `videoEnd` is the next keyframe, or the ring's end when the clip ends or
+    /// the camera has stalled. With no video to cut (the camera is lost), the fragment holds audio
+    /// alone, so sound keeps reaching storage every second. Returns nil when there is nothing.
     public mutating func cut(
         video: MediaRing, audio: MediaRing, videoEnd: Int, until: MonotonicTime
     ) -> FragmentPlan? {
-        guard videoEnd > nextVideoSeq else { return nil }
+        let hasVideo = videoEnd > nextVideoSeq
+        if !hasVideo {
+            // Audio only: worth a fragment only if some audio is ready.
+            var a = max(nextAudioSeq, audio.firstSeq)
+            while a < audio.endSeq && audio[a].time < audioFrom { a += 1 }
+            guard a < audio.endSeq && audio[a].time < until else { return nil }
+        }
         // Fill in video durations from the decode times; the last frame borrows its successor's
         // if that is in the ring, else lasts one nominal frame.
         for s in nextVideoSeq..<videoEnd {
@@ -105,7 +112,9 @@ public struct ClipCursor: Sendable {
         fragments += 1
         let start = cutMediaTime
         let endNs: Int64
-        if videoEnd < video.endSeq {
+        if !hasVideo {
+            endNs = until - originTime
+        } else if videoEnd < video.endSeq {
             endNs = video[videoEnd].time - originTime
         } else {
             endNs = (video[videoEnd - 1].dts + video[videoEnd - 1].duration - originDts)
@@ -115,7 +124,7 @@ public struct ClipCursor: Sendable {
             sequenceNumber: fragments,
             video: nextVideoSeq..<videoEnd,
             audio: a..<aEnd,
-            videoDecodeTime: video[nextVideoSeq].dts - originDts,
+            videoDecodeTime: hasVideo ? video[nextVideoSeq].dts - originDts : 0,
             audioDecodeTime: audioDecodeTime,
             startMediaTime: start,
             endMediaTime: max(start, endNs)

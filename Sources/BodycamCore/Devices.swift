@@ -53,6 +53,32 @@ public struct RawFrame: @unchecked Sendable {
     }
 }
 
+extension RawFrame {
+    /// A frame whose first plane's rows are `stride` bytes apart (V4L2's `bytesperline`), with
+    /// the other planes following at the offsets V4L2 defines for single-buffer NV12 and YUV420.
+    public init(
+        format: VideoFormat, base: UnsafeMutableRawPointer, stride: Int, time: MonotonicTime, sequence: UInt64,
+        bufferIndex: Int
+    ) {
+        self.init(format: format, base: base, time: time, sequence: sequence, bufferIndex: bufferIndex)
+        let h = format.height
+        switch format.pixelFormat {
+        case .yuyv:
+            stride0 = stride
+        case .nv12:
+            stride0 = stride
+            plane1 = base + stride * h
+            stride1 = stride
+        case .i420:
+            stride0 = stride
+            plane1 = base + stride * h
+            stride1 = stride / 2
+            plane2 = base + stride * h + (stride / 2) * ((h + 1) / 2)
+            stride2 = stride / 2
+        }
+    }
+}
+
 /// Counters a capture device keeps; the manifest and status report them.
 public struct CaptureCounters: Sendable, Equatable, Codable {
     /// Frames (or audio periods) delivered to the pipeline.

@@ -82,3 +82,79 @@ public enum IndicatorAction: Sendable, Equatable {
 public protocol Indicators: AnyObject, Sendable {
     func perform(_ action: IndicatorAction)
 }
+
+/// What each indicator output should show over time, from the patterns last asked for.
+///
+/// The GPIO adapter applies `levels(at:)` whenever `nextChange(after:)` comes due, so blinking and
+/// vibration pulses are timed by the control loop's clock, not by sleeping threads.
+public struct IndicatorTimeline: Sendable, Equatable {
+    public private(set) var leds: [LED: Started<LEDPattern>] = [:]
+    public private(set) var haptic: Started<PulsePattern>?
+    public private(set) var tone: Started<PulsePattern>?
+
+    public struct Started<P: Sendable & Equatable>: Sendable, Equatable {
+        public var pattern: P
+        public var since: MonotonicTime
+    }
+
+    /// The level of every output at one instant.
+    public struct Levels: Sendable, Equatable {
+        public var leds: [LED: Bool]
+        public var haptic: Bool
+        public var tone: Bool
+    }
+
+    public init() {}
+
+    public mutating func apply(_ action: IndicatorAction, at t: MonotonicTime) {
+        switch action {
+        case .led(let led, let pattern):
+            // Re-asserting the same pattern keeps its phase (no visible restart of a blink).
+            if leds[led]?.pattern != pattern { leds[led] = Started(pattern: pattern, since: t) }
+        case .haptic(let p): haptic = Started(pattern: p, since: t)
+        case .tone(let p): tone = Started(pattern: p, since: t)
+        }
+    }
+
+    private static func pulseLevel(_ s: Started<PulsePattern>?, at t: MonotonicTime) -> Bool {
+        guard let s, t >= s.since else { return false }
+        return s.pattern.level(elapsedMs: Int((t - s.since) / 1_000_000)) ?? false
+    }
+
+    public func levels(at t: MonotonicTime) -> Levels {
+        var l: [LED: Bool] = [:]
+        for led in LED.allCases {
+            if let s = leds[led] { l[led] = s.pattern.level(elapsed: t - s.since) } else { l[led] = false }
+        }
+        return Levels(leds: l, haptic: Self.pulseLevel(haptic, at: t), tone: Self.pulseLevel(tone, at: t))
+    }
+
+    /// The next instant after `t` at which some output changes level, if any will.
+    public func nextChange(after t: MonotonicTime) -> MonotonicTime? {
+        var best: MonotonicTime?
+        func consider(_ c: MonotonicTime?) {
+            if let c, c > t, best == nil || c < best! { best = c }
+        }
+        for s in leds.values {
+            if case .blink(let on, let off) = s.pattern {
+                let period = Int64(on + off) * 1_000_000
+                guard period > 0 else { continue }
+                let elapsed = max(0, t - s.since)
+                let intoPeriod = elapsed % period
+                let onNs = Int64(on) * 1_000_000
+                consider(intoPeriod < onNs ? t + (onNs - intoPeriod) : t + (period - intoPeriod))
+            }
+        }
+        for p in [haptic, tone].compactMap({ $0 }) {
+            var edge = p.since
+            for d in p.pattern.milliseconds {
+                edge = edge + Int64(d) * 1_000_000
+                if edge > t {
+                    consider(edge)
+                    break
+                }
+            }
+        }
+        return best
+    }
+}

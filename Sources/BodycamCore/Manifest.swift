@@ -30,6 +30,8 @@ public struct ClipManifest: Codable, Sendable, Equatable {
     public var muteSpans: [Span]
     public var droppedFrames: DroppedFrames
     public var audioGaps: [Span]
+    /// Stretches with no video: the camera was lost and reopened (the clip goes on across them).
+    public var videoGaps: [Span]
     public var interrupted: Bool
     /// Why the clip ended: "button", "shutdown", "rollover", "storage", "error", "power-loss".
     public var endReason: String
@@ -194,6 +196,7 @@ public struct ClipManifest: Codable, Sendable, Equatable {
         muteSpans = []
         droppedFrames = DroppedFrames()
         audioGaps = []
+        videoGaps = []
         interrupted = true
         endReason = "power-loss"
         sizeBytes = initSegment.size

@@ -1,42 +1,81 @@
+import BodycamAdapters
 import BodycamCore
 import BodycamTOML
 import Foundation
 
 /// The hardware description of a board (`board/<name>.toml`): which camera, microphone, buttons
 /// and lights it has and how to reach them. Policy (how to record) lives in the config instead.
+/// board/README.md documents every key.
 struct BoardDescription: Sendable, Equatable {
     var name: String
     var summary: String
     var camera: Camera
     var microphone: Microphone
-    var controls: String
-    var indicators: String
+    var buttons: Buttons
+    var indicators: IndicatorLines
+    var dock: Dock
+
+    enum CameraKind: String, Sendable { case synthetic, v4l2 }
 
     struct Camera: Sendable, Equatable {
-        /// "synthetic" (the sim board's generated picture).
-        var kind: String
+        var kind: CameraKind
         var width: Int
         var height: Int
         var frameRate: FrameRate
-        var pixelFormat: PixelFormat
+        /// Preference order; the synthetic camera uses the first.
+        var pixelFormats: [PixelFormat]
         var buffers: Int
         /// Synthetic camera: flash at every whole second (A/V sync check).
         var syncMarks: Bool
+        var device: String?
+        var card: String?
+        var busInfo: String?
+        var input: Int?
+        var dvTimings: Bool
+        var timeoutSeconds: Double
     }
 
+    enum MicrophoneKind: String, Sendable { case synthetic, alsa, none }
+
     struct Microphone: Sendable, Equatable {
-        /// "synthetic" or "none".
-        var kind: String
+        var kind: MicrophoneKind
+        var device: String
         var sampleRate: Int
         var channels: Int
         var clockErrorPPM: Double
         var periodFrames: Int
+        var bufferFrames: Int
         /// Synthetic microphone: beep at every whole second (A/V sync check).
         var syncMarks: Bool
     }
 
+    struct Buttons: Sendable, Equatable {
+        /// "socket": pressed through the control socket only; "gpio": lines below (and the socket).
+        var kind: String
+        var lines: [Button: GPIOLineSpec]
+        var options: GPIOLineOptions
+    }
+
+    struct IndicatorLines: Sendable, Equatable {
+        /// "status": shown in status and log only; "gpio": the lines below (and status).
+        var kind: String
+        var leds: [LED: GPIOLineSpec]
+        var haptic: GPIOLineSpec?
+        var buzzer: GPIOLineSpec?
+        var options: GPIOLineOptions
+    }
+
+    struct Dock: Sendable, Equatable {
+        /// "socket" (ctl dock/undock) or "gpio" (a dock-detect line).
+        var kind: String
+        var line: GPIOLineSpec?
+        var options: GPIOLineOptions
+    }
+
     var videoFormat: VideoFormat {
-        VideoFormat(width: camera.width, height: camera.height, pixelFormat: camera.pixelFormat, frameRate: camera.frameRate)
+        VideoFormat(
+            width: camera.width, height: camera.height, pixelFormat: camera.pixelFormats.first ?? .yuyv,
+            frameRate: camera.frameRate)
     }
 
     static func parse(_ text: String, file: String) throws(ConfigError) -> BoardDescription {
@@ -44,22 +83,16 @@ struct BoardDescription: Sendable, Equatable {
         guard let name = try root.string("name") else { throw root.fail("name", "is required (the board's name)") }
         let summary = try root.string("description") ?? ""
         guard let cam = try root.table("camera") else { throw root.fail("camera", "table [camera] is required") }
-        let cameraKind = try cam.string("kind", oneOf: ["synthetic"]) ?? "synthetic"
-        let width = Int(try cam.int("width", range: 16...7680) ?? 1280)
-        let height = Int(try cam.int("height", range: 16...4320) ?? 720)
-        guard width % 2 == 0 else { throw cam.fail("width", "must be even (4:2:0 chroma), found \(width)") }
-        guard height % 2 == 0 else { throw cam.fail("height", "must be even (4:2:0 chroma), found \(height)") }
-        let fps = Int(try cam.int("fps", range: 1...120) ?? 30)
-        let fpsDen = Int(try cam.int("fps_denominator", range: 1...1001) ?? 1)
-        let pixel = try cam.string("pixel_format", oneOf: PixelFormat.allCases.map(\.rawValue)) ?? "yuyv"
-        let buffers = Int(try cam.int("buffers", range: 2...32) ?? 4)
-        let cameraMarks = try cam.bool("sync_marks") ?? false
-        try cam.finish()
-
+        let camera = try parseCamera(cam)
         var mic = Microphone(
-            kind: "none", sampleRate: 48_000, channels: 1, clockErrorPPM: 0, periodFrames: 480, syncMarks: false)
+            kind: .none, device: "default", sampleRate: 48_000, channels: 1, clockErrorPPM: 0, periodFrames: 480,
+            bufferFrames: 4800, syncMarks: false)
         if let m = try root.table("microphone") {
-            mic.kind = try m.string("kind", oneOf: ["synthetic", "none"]) ?? "synthetic"
+            mic.kind = MicrophoneKind(rawValue: try m.string("kind", oneOf: ["synthetic", "alsa", "none"]) ?? "synthetic")!
+            mic.device = try m.string("device") ?? mic.device
+            if mic.kind == .alsa && m.line(of: "device") == nil {
+                throw m.fail("device", "is required for an ALSA microphone (e.g. \"hw:CARD=sndrpii2scard,DEV=0\")")
+            }
             mic.sampleRate = Int(try m.int("sample_rate", range: 8000...48000) ?? 48_000)
             guard [8000, 12000, 16000, 24000, 48000].contains(mic.sampleRate) else {
                 throw m.fail("sample_rate", "Opus takes 8000, 12000, 16000, 24000 or 48000 Hz, found \(mic.sampleRate)")
@@ -67,26 +100,121 @@ struct BoardDescription: Sendable, Equatable {
             mic.channels = Int(try m.int("channels", range: 1...2) ?? 1)
             mic.clockErrorPPM = try m.double("clock_error_ppm", range: -1000...1000) ?? 0
             mic.periodFrames = Int(try m.int("period_frames", range: 32...8192) ?? Int64(mic.sampleRate / 100))
+            mic.bufferFrames = Int(try m.int("buffer_frames", range: 64...65536) ?? Int64(mic.periodFrames * 8))
+            guard mic.bufferFrames >= 2 * mic.periodFrames else {
+                throw m.fail("buffer_frames", "must hold at least two periods (\(2 * mic.periodFrames) frames)")
+            }
             mic.syncMarks = try m.bool("sync_marks") ?? false
             try m.finish()
         }
-        var controls = "socket"
-        if let c = try root.table("buttons") {
-            controls = try c.string("kind", oneOf: ["socket"]) ?? controls
-            try c.finish()
+        var buttons = Buttons(kind: "socket", lines: [:], options: GPIOLineOptions(activeLow: true, bias: "pull-up"))
+        if let b = try root.table("buttons") {
+            buttons.kind = try b.string("kind", oneOf: ["socket", "gpio"]) ?? buttons.kind
+            buttons.options = try lineOptions(b, defaultActiveLow: true, defaultBias: "pull-up")
+            for button in Button.allCases {
+                if let spec = try lineSpec(b, button.rawValue) { buttons.lines[button] = spec }
+            }
+            if buttons.kind == "gpio" {
+                for required in [Button.record, .marker] where buttons.lines[required] == nil {
+                    throw b.fail(required.rawValue, "is required: the GPIO line of the \(required.rawValue) button")
+                }
+            }
+            try b.finish()
         }
-        var indicators = "status"
+        var indicators = IndicatorLines(
+            kind: "status", leds: [:], haptic: nil, buzzer: nil, options: GPIOLineOptions(activeLow: false, bias: nil))
         if let i = try root.table("indicators") {
-            indicators = try i.string("kind", oneOf: ["status"]) ?? indicators
+            indicators.kind = try i.string("kind", oneOf: ["status", "gpio"]) ?? indicators.kind
+            indicators.options = try lineOptions(i, defaultActiveLow: false, defaultBias: nil)
+            for led in LED.allCases {
+                if let spec = try lineSpec(i, led.rawValue) { indicators.leds[led] = spec }
+            }
+            indicators.haptic = try lineSpec(i, "haptic")
+            indicators.buzzer = try lineSpec(i, "buzzer")
+            if indicators.kind == "gpio" && indicators.leds[.recording] == nil {
+                throw i.fail("recording", "is required: the subject-facing recording LED")
+            }
             try i.finish()
+        }
+        var dock = Dock(kind: "socket", line: nil, options: GPIOLineOptions(activeLow: false, bias: nil))
+        if let d = try root.table("dock") {
+            dock.kind = try d.string("kind", oneOf: ["socket", "gpio"]) ?? dock.kind
+            dock.line = try lineSpec(d, "line")
+            dock.options = try lineOptions(d, defaultActiveLow: false, defaultBias: nil)
+            if dock.kind == "gpio" && dock.line == nil { throw d.fail("line", "is required for a GPIO dock-detect line") }
+            try d.finish()
         }
         try root.finish()
         return BoardDescription(
-            name: name, summary: summary,
-            camera: Camera(
-                kind: cameraKind, width: width, height: height, frameRate: FrameRate(fps, fpsDen),
-                pixelFormat: PixelFormat(rawValue: pixel) ?? .yuyv, buffers: buffers, syncMarks: cameraMarks),
-            microphone: mic, controls: controls, indicators: indicators)
+            name: name, summary: summary, camera: camera, microphone: mic, buttons: buttons, indicators: indicators,
+            dock: dock)
+    }
+
+    private static func parseCamera(_ cam: ConfigTable) throws(ConfigError) -> Camera {
+        let kind = CameraKind(rawValue: try cam.string("kind", oneOf: ["synthetic", "v4l2"]) ?? "synthetic")!
+        let width = Int(try cam.int("width", range: 16...7680) ?? 1280)
+        let height = Int(try cam.int("height", range: 16...4320) ?? 720)
+        guard width % 2 == 0 else { throw cam.fail("width", "must be even (4:2:0 chroma), found \(width)") }
+        guard height % 2 == 0 else { throw cam.fail("height", "must be even (4:2:0 chroma), found \(height)") }
+        let fps = Int(try cam.int("fps", range: 1...120) ?? 30)
+        let fpsDen = Int(try cam.int("fps_denominator", range: 1...1001) ?? 1)
+        let names = PixelFormat.allCases.map(\.rawValue)
+        var formats: [PixelFormat] = []
+        if let one = try cam.string("pixel_format", oneOf: names) { formats = [PixelFormat(rawValue: one)!] }
+        if let many = try cam.strings("pixel_formats") {
+            guard formats.isEmpty else {
+                throw cam.fail("pixel_formats", "cannot be combined with pixel_format: give one or the other")
+            }
+            for n in many {
+                guard let f = PixelFormat(rawValue: n) else {
+                    throw cam.fail("pixel_formats", "\"\(n)\" is not one of \(names.joined(separator: ", "))")
+                }
+                formats.append(f)
+            }
+        }
+        if formats.isEmpty { formats = kind == .v4l2 ? [.nv12, .i420, .yuyv] : [.yuyv] }
+        let device = try cam.string("device")
+        let card = try cam.string("card")
+        let bus = try cam.string("bus_info")
+        if kind == .v4l2 && device == nil && card == nil && bus == nil {
+            throw cam.fail("device", "a V4L2 camera needs device, card or bus_info")
+        }
+        return Camera(
+            kind: kind, width: width, height: height, frameRate: FrameRate(fps, fpsDen), pixelFormats: formats,
+            buffers: Int(try cam.int("buffers", range: 2...32) ?? 4),
+            syncMarks: try cam.bool("sync_marks") ?? false, device: device, card: card, busInfo: bus,
+            input: try cam.int("input", range: 0...255).map(Int.init), dvTimings: try cam.bool("dv_timings") ?? false,
+            timeoutSeconds: try cam.double("timeout_seconds", range: 0.2...30) ?? 2)
+    }
+
+    /// A line is a name (`record = "bodycam-record"`) or a chip and offset
+    /// (`record = { chip = "gpiochip0", offset = 17 }`).
+    private static func lineSpec(_ t: ConfigTable, _ key: String) throws(ConfigError) -> GPIOLineSpec? {
+        guard let v = t.value(key) else { return nil }
+        switch v {
+        case .string(let name):
+            guard !name.isEmpty else { throw t.fail(key, "must name a GPIO line") }
+            return .named(name)
+        case .table(let table):
+            let sub = ConfigTable(table, file: t.file)
+            guard let chip = try sub.string("chip") else { throw t.fail(key, "needs chip = \"gpiochipN\" and offset = N") }
+            guard let offset = try sub.int("offset", range: 0...1023) else {
+                throw t.fail(key, "needs chip = \"gpiochipN\" and offset = N")
+            }
+            do { try sub.finish() } catch { throw t.fail(key, "takes only chip and offset") }
+            return .chip(chip, offset: Int(offset))
+        default:
+            throw t.fail(key, "must be a line name (string) or { chip = \"gpiochipN\", offset = N }")
+        }
+    }
+
+    private static func lineOptions(_ t: ConfigTable, defaultActiveLow: Bool, defaultBias: String?) throws(ConfigError)
+        -> GPIOLineOptions
+    {
+        let activeLow = try t.bool("active_low") ?? defaultActiveLow
+        var bias = defaultBias
+        if let b = try t.string("bias", oneOf: ["pull-up", "pull-down", "disable", "as-is"]) { bias = b == "as-is" ? nil : b }
+        return GPIOLineOptions(activeLow: activeLow, bias: bias)
     }
 
     /// Finds a board by name or path. A name is looked up in `$BODYCAM_BOARD_DIR`, `./board`,

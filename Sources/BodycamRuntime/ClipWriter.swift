@@ -53,6 +53,7 @@ struct ClipClosing: Sendable {
     var videoFrames: Int
     var audio: ClipManifest.AudioInfo?
     var audioGaps: [ClipManifest.Span]
+    var videoGaps: [ClipManifest.Span]
 }
 
 /// Events the writer reports back to the recorder.
@@ -254,6 +255,7 @@ final class ClipWriter: @unchecked Sendable {
         m.video?.frames = c.videoFrames
         m.audio = c.audio
         m.audioGaps = c.audioGaps
+        m.videoGaps = c.videoGaps
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
         if syncEveryFragment { _ = fsync(clip.fd) }
         Syscall.close(clip.fd)

@@ -18,6 +18,8 @@ struct BodycamConfig: Sendable, Equatable {
     var audioEnabled = true
     var audioBitrateKbps = 32
     var audioVoice = false
+    /// libopus complexity, 0 (cheapest) to 10.
+    var audioComplexity = 9
     var buttons = ButtonTiming()
 
     static let keys = "device, recording, video, audio, buttons"
@@ -73,6 +75,7 @@ struct BodycamConfig: Sendable, Equatable {
             c.audioEnabled = try t.bool("enabled") ?? c.audioEnabled
             c.audioBitrateKbps = try t.int("bitrate_kbps", range: 6...510).map(Int.init) ?? c.audioBitrateKbps
             c.audioVoice = (try t.string("application", oneOf: ["audio", "voip"]) ?? "audio") == "voip"
+            c.audioComplexity = try t.int("complexity", range: 0...10).map(Int.init) ?? c.audioComplexity
             try t.finish()
         }
         if let t = try root.table("buttons") {

@@ -17,6 +17,13 @@ import Glibc
 final class ControlLoop: @unchecked Sendable {
     typealias StatusProvider = @Sendable () -> [String: Any]
 
+    /// Hardware the control thread also serves: descriptors to watch (GPIO line events) and a
+    /// timer (indicator patterns) that returns when it next needs to run.
+    struct Hooks: Sendable {
+        var sources: [(fd: Int32, onReadable: @Sendable () -> Void)] = []
+        var tick: (@Sendable (MonotonicTime) -> MonotonicTime?)?
+    }
+
     private let socketPath: String
     private let recorder: Recorder
     private let logger: Logger
@@ -32,6 +39,7 @@ final class ControlLoop: @unchecked Sendable {
     private var statusLine: StatusLine?
     private let runUntil: MonotonicTime?
     private var stopAnnounced = false
+    private let hooks: Hooks
 
     private enum Scheduled {
         case edge(Button, pressed: Bool)
@@ -41,8 +49,9 @@ final class ControlLoop: @unchecked Sendable {
     init(
         socketPath: String, recorder: Recorder, logger: Logger, runFor: Double?, terminal: StatusLine?,
         status: @escaping StatusProvider, onStop: @escaping @Sendable (String) -> Void,
-        onDock: @escaping @Sendable (Bool) -> Void
+        onDock: @escaping @Sendable (Bool) -> Void, hooks: Hooks = Hooks()
     ) {
+        self.hooks = hooks
         self.socketPath = socketPath
         self.recorder = recorder
         self.logger = logger
@@ -121,6 +130,7 @@ final class ControlLoop: @unchecked Sendable {
                 }
             }
             recorder.tick(now: t)
+            let hookDeadline = hooks.tick?(t)
             if let until = runUntil, t >= until, !stopAnnounced {
                 stopAnnounced = true
                 onStop("--for elapsed")
@@ -131,7 +141,8 @@ final class ControlLoop: @unchecked Sendable {
             }
             // Sleep until the next deadline, at most 250 ms (status and stall checks).
             var deadline = t + Nanos.milliseconds(250)
-            for d in [scheduled.map(\.at).min(), recorder.nextDeadline(), runUntil].compactMap({ $0 }) where d < deadline {
+            for d in [scheduled.map(\.at).min(), recorder.nextDeadline(), runUntil, hookDeadline].compactMap({ $0 })
+            where d < deadline {
                 deadline = d
             }
             let timeoutMs = Int32(max(0, min(250, (deadline - now() + 999_999) / 1_000_000)))
@@ -139,6 +150,7 @@ final class ControlLoop: @unchecked Sendable {
                        pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
             if statusLine != nil { fds.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
             for fd in clients.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            for source in hooks.sources { fds.append(pollfd(fd: source.fd, events: Int16(POLLIN), revents: 0)) }
             let n = poll(&fds, nfds_t(fds.count), timeoutMs)
             if n <= 0 { continue }
             for p in fds where p.revents != 0 {
@@ -149,6 +161,8 @@ final class ControlLoop: @unchecked Sendable {
                     acceptClients()
                 } else if p.fd == STDIN_FILENO && statusLine != nil {
                     readKeys()
+                } else if let source = hooks.sources.first(where: { $0.fd == p.fd }) {
+                    source.onReadable()
                 } else {
                     readClient(p.fd)
                 }

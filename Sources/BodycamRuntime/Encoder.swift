@@ -95,7 +95,7 @@ public enum FileEncoder {
         writer.start()
         let pipeline = MediaPipeline(
             camera: camera, microphone: nil, videoEncoder: encoder, audioEncoder: nil, recorder: recorder,
-            logger: logger)
+            logger: logger, waitForEncoder: true)
         pipeline.start()
         pipeline.join()
         recorder.finishNow(reason: "end-of-input", now: MonotonicTime(nanoseconds: SystemClock.monotonic()))

@@ -1,12 +1,15 @@
 import BodycamAdapters
 import BodycamCore
 import Logging
+import Synchronization
 
 /// The three media threads: capture → encode (video), and audio capture → encode.
 ///
-/// Capture and encode are separate threads joined by a short queue of frames lent by the source,
-/// so a slow encode shows up as capture drops (counted from sequence numbers), never as frames
-/// silently skipped. Audio has its own thread; its clock is kept in step with CLOCK_MONOTONIC.
+/// Capture and encode are separate threads joined by a short queue of frames lent by the source.
+/// The capture thread always keeps up with the device: when the encoder is behind and the queue
+/// is full, the frame goes straight back to the device and is counted as a pipeline drop. So the
+/// device's own drops (gaps in its sequence numbers) and ours are told apart, and neither is ever
+/// silent. Audio has its own thread; its clock is kept in step with CLOCK_MONOTONIC.
 final class MediaPipeline: @unchecked Sendable {
     let camera: any VideoSource
     let microphone: (any AudioSource)?
@@ -19,12 +22,18 @@ final class MediaPipeline: @unchecked Sendable {
     /// Called on the encoder thread once the video source has ended (a file reached its end) or failed.
     var onVideoEnded: (@Sendable (_ error: (any Error)?) -> Void)?
     private let audioPeriod: Int
+    /// Frames handed back unencoded because the encoder was behind (capture thread counts).
+    private let queueDropped = Atomic<Int>(0)
+    /// Whether a full queue waits for the encoder (a file: nothing is lost by waiting) or drops
+    /// (a live device: waiting would only move the drop into the driver).
+    private let waitForEncoder: Bool
 
     init(
         camera: any VideoSource, microphone: (any AudioSource)?, videoEncoder: any VideoEncoder,
         audioEncoder: (any AudioEncoder)?, recorder: Recorder, logger: Logger, queueDepth: Int = 3,
-        audioPeriodFrames: Int = 480
+        audioPeriodFrames: Int = 480, waitForEncoder: Bool = false
     ) {
+        self.waitForEncoder = waitForEncoder
         self.camera = camera
         self.microphone = microphone
         self.videoEncoder = videoEncoder
@@ -58,9 +67,14 @@ final class MediaPipeline: @unchecked Sendable {
         var failure: (any Error)?
         do {
             while let frame = try camera.nextFrame() {
-                if !frames.push(frame) {
+                if waitForEncoder {
+                    if !frames.push(frame) {
+                        camera.release(frame)
+                        break
+                    }
+                } else if !frames.tryPush(frame) {
                     camera.release(frame)
-                    break
+                    queueDropped.add(1, ordering: .relaxed)
                 }
             }
         } catch {
@@ -80,16 +94,24 @@ final class MediaPipeline: @unchecked Sendable {
         var start: MonotonicTime?
         var lastSequence: UInt64?
         var lastPTS: Int64 = -1
-        var captureDropped = 0
+        var sequenceGaps = 0
         var forceKeyframe = false
         var failure: (any Error)?
-        let output: (EncodedVideo) -> Void = { [recorder] au in
+        let output: (EncodedVideo) -> Void = { [recorder, self] au in
             let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
-            if recorder.appendVideo(au, captureDropped: captureDropped, now: now) { forceKeyframe = true }
+            // Gaps in the sequence are the device's drops plus ours (frames handed back unencoded).
+            let ours = self.queueDropped.load(ordering: .relaxed)
+            let drops = (device: max(0, sequenceGaps - ours), pipeline: ours)
+            if recorder.appendVideo(au, drops: drops, now: now) { forceKeyframe = true }
         }
+        var lastTime: MonotonicTime?
         while let frame = frames.pop() {
-            if let last = lastSequence, frame.sequence > last + 1 { captureDropped += Int(frame.sequence - last - 1) }
+            if let last = lastSequence, frame.sequence > last + 1 { sequenceGaps += Int(frame.sequence - last - 1) }
             lastSequence = frame.sequence
+            // After an outage (the camera reopened), start again from a keyframe so the clip's
+            // next fragment does not depend on pictures from before the gap.
+            if let lt = lastTime, frame.time - lt > 3 * interval { forceKeyframe = true }
+            lastTime = frame.time
             // Presentation times sit on the frame-rate grid: capture jitter does not turn into
             // uneven frame durations, while a skipped frame still leaves its slot empty.
             let t0 = start ?? frame.time

@@ -53,6 +53,8 @@ struct RecorderStatus: Sendable {
     /// Groups of pictures dropped early because the ring was full (the pre-event time was cut short).
     var preEventEvictions: Int
     var audioDropped: Int
+    var videoGaps: Int
+    var audioGaps: Int
 }
 
 /// The heart of the device: pre-event buffer, state machine, button classifier and the clip
@@ -84,6 +86,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var audioStartsAt: Double?
         var audioGapsAtStart: Int
         var audioGaps: [ClipManifest.Span] = []
+        var videoGaps: [ClipManifest.Span] = []
     }
 
     private struct State {
@@ -96,6 +99,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var forceKeyframe = false
         var outstanding: [(video: Int, audio: Int)] = []
         var lastAudioArrival: MonotonicTime?
+        var lastVideoArrival: MonotonicTime?
         var newestAudioEnd: MonotonicTime?
         var nextClipSequence: Int
         var clipsClosed = 0
@@ -106,8 +110,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var lastTone: String?
         var framesEncoded = 0
         var captureDropped = 0
+        /// Frames the encoder could not take in time (handed back unencoded).
+        var queueDropped = 0
         var audioPackets = 0
         var audioGapCount = 0
+        var videoGapCount = 0
         var bytesWindow: (start: MonotonicTime, bytes: Int, kbps: Double) = (.zero, 0, 0)
         var evictionsReported = 0
         var clockPair: ClockPair
@@ -141,10 +148,12 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     /// Stores an encoded access unit. Returns true when the encoder should make the next frame a
     /// keyframe (a clip is waiting to start, or a frame was lost and the chain must restart).
-    func appendVideo(_ au: EncodedVideo, captureDropped: Int, now: MonotonicTime) -> Bool {
+    func appendVideo(_ au: EncodedVideo, drops: (device: Int, pipeline: Int), now: MonotonicTime) -> Bool {
         state.withLock { s in
             s.framesEncoded += 1
-            s.captureDropped = captureDropped
+            s.lastVideoArrival = now
+            s.captureDropped = drops.device
+            s.queueDropped = drops.pipeline
             let length = au.prefix.count + au.bytes.count
             updateBitrate(&s, bytes: length, now: now)
             let entry = MediaEntry(
@@ -216,6 +225,19 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             s.clip = clip
         }
         logger.warning("audio gap of \(Int(seconds * 1000)) ms filled with silence")
+    }
+
+    /// The camera delivered nothing from `from` to `to` (lost and reopened).
+    func videoGap(from: MonotonicTime, to: MonotonicTime, reason: String) {
+        state.withLock { s in
+            s.videoGapCount += 1
+            guard var clip = s.clip else { return }
+            let start = Nanos.toSeconds(clip.cursor.mediaTime(from))
+            let end = Nanos.toSeconds(clip.cursor.mediaTime(to))
+            clip.videoGaps.append(ClipManifest.Span(start: max(0, start), end: max(0, end), reason: reason))
+            s.clip = clip
+        }
+        logger.warning("video gap of \(Int(Nanos.toSeconds(to - from) * 1000)) ms: \(reason)")
     }
 
     /// Whether audio captured at `time` must be silenced.
@@ -296,9 +318,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 clipMarkers: s.clip?.markers ?? 0, clipsClosed: s.clipsClosed, lastClip: s.lastClip,
                 muted: s.machine.muted, leds: s.leds, lastHaptic: s.lastHaptic, hapticCount: s.hapticCount,
                 lastTone: s.lastTone, framesEncoded: s.framesEncoded, captureDropped: s.captureDropped,
-                pipelineDropped: s.buffer.droppedVideo, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
+                pipelineDropped: s.buffer.droppedVideo + s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
-                audioDropped: s.buffer.droppedAudio)
+                audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount)
         }
     }
 
@@ -449,7 +471,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     sequenceFile: settings.sequenceFile, nextSequence: s.nextClipSequence)))
         s.clip = OpenClip(
             id: id, cursor: cursor, captureDroppedAtStart: s.captureDropped,
-            pipelineDroppedAtStart: s.buffer.droppedVideo, audioGapsAtStart: s.audioGapCount)
+            pipelineDroppedAtStart: s.buffer.droppedVideo + s.queueDropped, audioGapsAtStart: s.audioGapCount)
         updatePins(&s)
         logger.notice(
             "recording \(id)",
@@ -497,7 +519,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         if let b = clip.pendingCut {
             if audioReached(s.buffer.video[b].time) { cutPending(&s, now: now) } else { return }
         }
-        guard let c = s.clip, let stopAt = c.stopAt else { return }
+        guard let c = s.clip, let stopAt = c.stopAt else {
+            cutIfVideoStalled(&s, now: now)
+            return
+        }
         let video = s.buffer.video
         let videoReached = force || (!video.isEmpty && video[video.endSeq - 1].time >= stopAt)
         guard videoReached && audioReached(stopAt) else { return }
@@ -506,6 +531,19 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         cut(&s, videoEnd: end, until: stopAt + 1)
         closeClip(&s, reason: c.endReason, next: nil)
     }
+
+    /// The camera has delivered nothing for a while (lost, or reopening): write what there is,
+    /// audio included, rather than hold it in RAM until the picture returns.
+    private func cutIfVideoStalled(_ s: inout State, now: MonotonicTime) {
+        guard let clip = s.clip, clip.pendingCut == nil, let audioEnd = s.newestAudioEnd,
+            now - (s.lastVideoArrival ?? clip.cursor.originTime) > Self.videoStallCut,
+            audioEnd - clip.cursor.originTime - clip.cursor.cutMediaTime >= 1_000_000_000
+        else { return }
+        cut(&s, videoEnd: s.buffer.video.endSeq, until: audioEnd)
+    }
+
+    /// How long without video before audio is written on its own.
+    static let videoStallCut = Nanos.milliseconds(1500)
 
     private func cut(_ s: inout State, videoEnd: Int, until: MonotonicTime) {
         guard var clip = s.clip,
@@ -548,8 +586,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     duration: Nanos.toSeconds(clip.cursor.cutMediaTime),
                     droppedFrames: ClipManifest.DroppedFrames(
                         capture: s.captureDropped - clip.captureDroppedAtStart,
-                        pipeline: s.buffer.droppedVideo - clip.pipelineDroppedAtStart),
-                    videoFrames: clip.videoFrames, audio: audio, audioGaps: clip.audioGaps)))
+                        pipeline: s.buffer.droppedVideo + s.queueDropped - clip.pipelineDroppedAtStart),
+                    videoFrames: clip.videoFrames, audio: audio, audioGaps: clip.audioGaps, videoGaps: clip.videoGaps)))
         logger.notice("stopped \(clip.id) (\(reason))")
         s.clip = nil
         updatePins(&s)

@@ -133,13 +133,17 @@ final class RecordingSystem: @unchecked Sendable {
     let pipeline: MediaPipeline
     let started = MonotonicTime(nanoseconds: SystemClock.monotonic())
     let docked = Mutex(false)
+    let hardware: Hardware
 
     init(board: BoardDescription, config: BodycamConfig, data: DataDirectory, logger: Logger) throws {
         self.board = board
         self.config = config
         self.data = data
         deviceID = config.deviceID ?? DataDirectory.defaultDeviceID()
-        let format = board.videoFormat
+        let hardware = try Hardware(board: board, logger: logger)
+        self.hardware = hardware
+        // The camera may have negotiated a different pixel format than the board's first choice.
+        let format = hardware.camera.format
         var video = config.video
         video.keyframeInterval = max(1, Int(format.frameRate.framesPerSecond.rounded()))
         let timescale = format.frameRate.timescale
@@ -149,20 +153,16 @@ final class RecordingSystem: @unchecked Sendable {
         } catch {
             throw ConfigurationFailure(description: "[video]: \(error)")
         }
-        let camera = SyntheticCamera(
-            format: format, bufferCount: board.camera.buffers, syncMarks: board.camera.syncMarks)
+        let camera = hardware.camera
         var microphone: (any AudioSource)?
         var audioEncoder: OpusAudioEncoder?
         var audioTrack: AudioTrack?
-        if config.audioEnabled && board.microphone.kind != "none" {
-            let mic = board.microphone
-            microphone = SyntheticMicrophone(
-                sampleRate: mic.sampleRate, channels: mic.channels, clockErrorPPM: mic.clockErrorPPM,
-                syncMarks: mic.syncMarks)
+        if config.audioEnabled, let mic = hardware.microphone {
+            microphone = mic
             do {
                 let enc = try OpusAudioEncoder(
                     sampleRate: mic.sampleRate, channels: mic.channels, bitrate: config.audioBitrateKbps * 1000,
-                    voice: config.audioVoice)
+                    voice: config.audioVoice, complexity: config.audioComplexity)
                 audioEncoder = enc
                 audioTrack = AudioTrack(sampleRate: mic.sampleRate, channels: mic.channels, preSkip: enc.preSkip)
             } catch {
@@ -191,7 +191,7 @@ final class RecordingSystem: @unchecked Sendable {
             policy: RecorderPolicy(reminderInterval: config.reminderSeconds > 0 ? Nanos.seconds(config.reminderSeconds) : Int64.max / 4))
         recorder = try Recorder(
             settings: settings, buffer: buffer, machine: machine, timing: config.buttons, writer: writer,
-            indicators: StatusIndicators(), logger: logger)
+            indicators: hardware.indicators, logger: logger)
         writer.delegate = recorder
         pipeline = MediaPipeline(
             camera: camera, microphone: microphone, videoEncoder: encoder, audioEncoder: audioEncoder,
@@ -203,6 +203,8 @@ final class RecordingSystem: @unchecked Sendable {
     /// The `ctl status` answer.
     func statusObject() -> [String: Any] {
         let r = recorder.status()
+        let cam = hardware.camera.counters
+        let mic = hardware.microphone?.counters
         var obj: [String: Any] = [
             "state": r.state.rawValue,
             "device_id": deviceID,
@@ -216,11 +218,15 @@ final class RecordingSystem: @unchecked Sendable {
             "leds": Dictionary(uniqueKeysWithValues: LED.allCases.map { ($0.rawValue, (r.leds[$0] ?? .off).description) }),
             "haptic": ["last": r.lastHaptic as Any, "count": r.hapticCount],
             "video": [
-                "format": board.videoFormat.description, "frames_encoded": r.framesEncoded,
-                "dropped_capture": r.captureDropped, "dropped_pipeline": r.pipelineDropped,
-                "kbps": r.videoKbps.rounded(),
+                "format": hardware.camera.format.description, "frames_captured": Int(cam.delivered),
+                "frames_encoded": r.framesEncoded, "dropped_capture": Int(cam.dropped),
+                "dropped_pipeline": r.pipelineDropped, "corrupt": Int(cam.corrupt), "reopened": Int(cam.recoveries),
+                "gaps": r.videoGaps, "kbps": r.videoKbps.rounded(),
             ] as [String: Any],
-            "audio": ["packets": r.audioPackets, "muted": r.muted, "dropped": r.audioDropped] as [String: Any],
+            "audio": [
+                "packets": r.audioPackets, "muted": r.muted, "dropped": r.audioDropped, "gaps": r.audioGaps,
+                "recovered": Int(mic?.recoveries ?? 0),
+            ] as [String: Any],
             "pre_event_evictions": r.preEventEvictions,
             "writer_backlog": r.writerBacklog,
         ]
@@ -288,14 +294,20 @@ final class RecorderService: Service, @unchecked Sendable {
             }
             self.stop.fire("video source ended")
         }
+        let setDocked: @Sendable (Bool) -> Void = { [logger] on in
+            let changed = s.docked.withLock { d -> Bool in
+                defer { d = on }
+                return d != on
+            }
+            if changed { logger.notice(on ? "docked" : "undocked") }
+        }
+        let wakeTarget = ControlLoopReference()
+        let hooks = s.hardware.wire(recorder: s.recorder, docked: setDocked, wake: { wakeTarget.loop?.wake() })
         let control = ControlLoop(
             socketPath: s.data.socket, recorder: s.recorder, logger: logger, runFor: options.runFor,
             terminal: StatusLine.available ? StatusLine() : nil, status: { s.statusObject() },
-            onStop: { [stop] reason in stop.fire(reason) },
-            onDock: { [logger] on in
-                s.docked.withLock { $0 = on }
-                logger.notice(on ? "docked" : "undocked")
-            })
+            onStop: { [stop] reason in stop.fire(reason) }, onDock: setDocked, hooks: hooks)
+        wakeTarget.loop = control
         do {
             try control.start()
         } catch {
@@ -336,5 +348,15 @@ final class RecorderService: Service, @unchecked Sendable {
         s.recorder.finishNow(reason: "shutdown", now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
         s.writer.finish()
         control.stop()
+        s.hardware.shutdown()
+    }
+}
+
+/// Lets hardware callbacks created before the control loop wake it once it exists.
+final class ControlLoopReference: @unchecked Sendable {
+    private let lock = Mutex<ControlLoop?>(nil)
+    var loop: ControlLoop? {
+        get { lock.withLock { $0 } }
+        set { lock.withLock { $0 = newValue } }
     }
 }

@@ -134,6 +134,21 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         return true
     }
 
+    /// Appends unless the queue is full (or closed). Never waits.
+    func tryPush(_ e: Element) -> Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if closed { return false }
+        if let capacity, count >= capacity { return false }
+        if head > 0 && head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        items.append(e)
+        pthread_cond_signal(notEmpty)
+        return true
+    }
+
     /// Takes the oldest element, waiting while empty. nil once closed and drained.
     func pop() -> Element? {
         pthread_mutex_lock(mutex)

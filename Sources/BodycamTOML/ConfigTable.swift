@@ -90,6 +90,12 @@ public final class ConfigTable {
         return result
     }
 
+    /// The raw value of `key` (recorded as known), for keys that take more than one shape, such
+    /// as a string or an inline table; nil when absent. Callers report shape errors with `fail`.
+    public func value(_ key: String) -> TOMLValue? {
+        lookUp(key)?.value
+    }
+
     // MARK: - Scalars
 
     /// The string `key`, or nil when absent.

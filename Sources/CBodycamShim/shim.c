@@ -41,3 +41,24 @@ int bodycam_eventfd(unsigned int initial, int nonblocking) {
 int bodycam_accept4_nonblocking(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 
 int bodycam_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+unsigned long bodycam_vidioc_querycap(void) { return VIDIOC_QUERYCAP; }
+unsigned long bodycam_vidioc_enum_fmt(void) { return VIDIOC_ENUM_FMT; }
+unsigned long bodycam_vidioc_g_fmt(void) { return VIDIOC_G_FMT; }
+unsigned long bodycam_vidioc_s_fmt(void) { return VIDIOC_S_FMT; }
+unsigned long bodycam_vidioc_reqbufs(void) { return VIDIOC_REQBUFS; }
+unsigned long bodycam_vidioc_querybuf(void) { return VIDIOC_QUERYBUF; }
+unsigned long bodycam_vidioc_qbuf(void) { return VIDIOC_QBUF; }
+unsigned long bodycam_vidioc_dqbuf(void) { return VIDIOC_DQBUF; }
+unsigned long bodycam_vidioc_streamon(void) { return VIDIOC_STREAMON; }
+unsigned long bodycam_vidioc_streamoff(void) { return VIDIOC_STREAMOFF; }
+unsigned long bodycam_vidioc_s_parm(void) { return VIDIOC_S_PARM; }
+unsigned long bodycam_vidioc_s_input(void) { return VIDIOC_S_INPUT; }
+unsigned long bodycam_vidioc_enum_dv_timings(void) { return VIDIOC_ENUM_DV_TIMINGS; }
+unsigned long bodycam_vidioc_s_dv_timings(void) { return VIDIOC_S_DV_TIMINGS; }
+uint32_t bodycam_v4l2_pix_fmt_nv12(void) { return V4L2_PIX_FMT_NV12; }
+uint32_t bodycam_v4l2_pix_fmt_yuv420(void) { return V4L2_PIX_FMT_YUV420; }
+uint32_t bodycam_v4l2_pix_fmt_yuyv(void) { return V4L2_PIX_FMT_YUYV; }
+
+int bodycam_v4l2_ioctl(int fd, unsigned long request, void *arg) { return v4l2_ioctl(fd, request, arg); }
+int bodycam_v4l2_open(const char *path, int flags) { return v4l2_open(path, flags); }

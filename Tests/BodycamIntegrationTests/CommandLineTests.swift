@@ -57,6 +57,34 @@ struct CommandLineTests {
         #expect(r2.status == 78 && r2.stderr.contains("f.toml:3:"), "\(r2.stderr)")
     }
 
+    @Test("a board naming a GPIO line that does not exist exits 78 naming the line")
+    func missingGPIOLine() throws {
+        let dir = TemporaryDirectory()
+        let board = dir.file("gpio.toml", """
+            name = "gpio-test"
+            [camera]
+            kind = "synthetic"
+            [buttons]
+            kind = "gpio"
+            record = "no-such-line-rec"
+            marker = "no-such-line-mark"
+            """)
+        let r = try bodycam(["run", "--board", board, "--data", dir.path + "/data", "--for", "1"])
+        #expect(r.status == 78, "\(r.stderr)")
+        #expect(r.stderr.contains("GPIO line \"no-such-line-mark\"") || r.stderr.contains("GPIO line \"no-such-line-rec\""),
+                "\(r.stderr)")
+        let chip = dir.file("chip.toml", """
+            name = "gpio-test"
+            [camera]
+            kind = "synthetic"
+            [indicators]
+            kind = "gpio"
+            recording = { chip = "gpiochip97", offset = 3 }
+            """)
+        let r2 = try bodycam(["run", "--board", chip, "--data", dir.path + "/data", "--for", "1"])
+        #expect(r2.status == 78 && r2.stderr.contains("gpiochip97"), "\(r2.stderr)")
+    }
+
     @Test("usage errors exit 64; ctl without a running recorder exits 1 and says so")
     func usageAndCtl() throws {
         let dir = TemporaryDirectory()

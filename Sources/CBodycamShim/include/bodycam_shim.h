@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <x264.h>
 #include <opus.h>
+#include <linux/videodev2.h>
+#include <libv4l2.h>
 
 // x264.h: `#define x264_encoder_open x264_encoder_glue2(x264_encoder_open_,X264_BUILD)`.
 // The real symbol carries the ABI version (x264_encoder_open_164), so it is reached through this.
@@ -22,6 +24,32 @@ int bodycam_opus_get_lookahead(OpusEncoder *enc, int32_t *samples);
 // <sys/timex.h>: adjtimex(2) and STA_UNSYNC are not exposed by Swift's Glibc module.
 // Returns 1 when the kernel reports the wall clock synchronised (no STA_UNSYNC, no TIME_ERROR).
 int bodycam_clock_synchronized(void);
+
+// linux/videodev2.h: ioctl request codes are function-like macros, e.g.
+// `#define VIDIOC_DQBUF _IOWR('V', 17, struct v4l2_buffer)`, and pixel formats are
+// `#define V4L2_PIX_FMT_NV12 v4l2_fourcc('N', 'V', '1', '2')`. One accessor per macro used.
+unsigned long bodycam_vidioc_querycap(void);
+unsigned long bodycam_vidioc_enum_fmt(void);
+unsigned long bodycam_vidioc_g_fmt(void);
+unsigned long bodycam_vidioc_s_fmt(void);
+unsigned long bodycam_vidioc_reqbufs(void);
+unsigned long bodycam_vidioc_querybuf(void);
+unsigned long bodycam_vidioc_qbuf(void);
+unsigned long bodycam_vidioc_dqbuf(void);
+unsigned long bodycam_vidioc_streamon(void);
+unsigned long bodycam_vidioc_streamoff(void);
+unsigned long bodycam_vidioc_s_parm(void);
+unsigned long bodycam_vidioc_s_input(void);
+unsigned long bodycam_vidioc_enum_dv_timings(void);
+unsigned long bodycam_vidioc_s_dv_timings(void);
+uint32_t bodycam_v4l2_pix_fmt_nv12(void);
+uint32_t bodycam_v4l2_pix_fmt_yuv420(void);
+uint32_t bodycam_v4l2_pix_fmt_yuyv(void);
+
+// libv4l2.h: `int v4l2_ioctl(int fd, unsigned long int request, ...)` is variadic.
+int bodycam_v4l2_ioctl(int fd, unsigned long request, void *arg);
+// `int v4l2_open(const char *file, int oflag, ...)` is variadic too.
+int bodycam_v4l2_open(const char *path, int flags);
 
 // GNU extensions Swift's Glibc module leaves out (they need _GNU_SOURCE).
 int bodycam_eventfd(unsigned int initial, int nonblocking);

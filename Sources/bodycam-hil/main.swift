@@ -1,0 +1,116 @@
+// bodycam-hil: what the VM rig needs to drive real kernel interfaces from inside the guest.
+//
+//   bodycam-hil tone DEVICE SECONDS BEEP_AT...   play silence into an ALSA playback device for
+//       SECONDS, with a 200 ms 1 kHz beep starting at each BEEP_AT (seconds after the start, e.g.
+//       4.0 9.5). For each beep it prints `BEEP mono=<ns> real=<s.fraction>`: the CLOCK_MONOTONIC
+//       and CLOCK_REALTIME instants its first sample is played (from snd_pcm_delay), so the host
+//       can check where the sound landed in a clip.
+//
+//   bodycam-hil now    prints CLOCK_REALTIME as seconds with nanoseconds (busybox date has no %N).
+//
+// Test tooling only: it is not installed and the recorder never runs it.
+internal import CALSA
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func fail(_ message: String) -> Never {
+    let text = "bodycam-hil: \(message)\n"
+    _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+    exit(1)
+}
+
+/// Unbuffered, so the harness sees each line as it happens.
+func printLine(_ s: String) {
+    let text = s + "\n"
+    _ = text.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+}
+
+func monotonicNs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+func realtimeS() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func check(_ r: Int32, _ what: String) {
+    if r < 0 { fail("\(what): \(String(cString: snd_strerror(r)))") }
+}
+
+func tone(device: String, seconds: Double, beeps: [Double]) {
+    let rate = 48_000
+    let period = 480
+    var pcm: OpaquePointer?
+    check(snd_pcm_open(&pcm, device, SND_PCM_STREAM_PLAYBACK, 0), "snd_pcm_open \(device)")
+    guard let pcm else { fail("snd_pcm_open returned no handle") }
+    check(snd_pcm_set_params(pcm, SND_PCM_FORMAT_S16_LE, SND_PCM_ACCESS_RW_INTERLEAVED, 1, UInt32(rate), 0, 50_000),
+          "snd_pcm_set_params")
+    var buf = [Int16](repeating: 0, count: period)
+    let total = Int(seconds * Double(rate))
+    let beepLength = rate / 5
+    let start = monotonicNs()
+    var written = 0
+    // Where each beep goes, in samples from the first one written, once its time is known.
+    var beepStarts: [Int] = []
+    var pending = beeps.sorted()
+    while written < total {
+        var delay: snd_pcm_sframes_t = 0
+        if snd_pcm_delay(pcm, &delay) < 0 { delay = 0 }
+        let now = monotonicNs()
+        let real = realtimeS()
+        // The next sample written plays `delay` frames from now.
+        let nextPlays = now + Int64(delay) * 1_000_000_000 / Int64(rate)
+        while let b = pending.first {
+            let due = start + Int64(b * 1e9)
+            let offset = Int((due - nextPlays) * Int64(rate) / 1_000_000_000)
+            guard offset < period else { break }
+            let at = written + max(0, offset)
+            beepStarts.append(at)
+            let playMono = nextPlays + Int64(max(0, offset)) * 1_000_000_000 / Int64(rate)
+            printLine("BEEP mono=\(playMono) real=\(real + Double(playMono - now) / 1e9)")
+            pending.removeFirst()
+        }
+        for i in 0..<period {
+            let n = written + i
+            var v = 0.0
+            for s in beepStarts where n >= s && n < s + beepLength {
+                let t = Double(n - s) / Double(rate)
+                v = 0.7 * 32767 * sin(2 * Double.pi * 1000 * t)
+            }
+            buf[i] = Int16(v)
+        }
+        var done = 0
+        while done < period {
+            let r = buf.withUnsafeBufferPointer { snd_pcm_writei(pcm, $0.baseAddress! + done, snd_pcm_uframes_t(period - done)) }
+            if r < 0 {
+                check(snd_pcm_recover(pcm, Int32(r), 0), "snd_pcm_writei")
+                continue
+            }
+            done += Int(r)
+        }
+        written += period
+    }
+    snd_pcm_drain(pcm)
+    snd_pcm_close(pcm)
+}
+
+let args = CommandLine.arguments
+guard args.count >= 2 else { fail("usage: bodycam-hil tone DEVICE SECONDS BEEP_AT...") }
+switch args[1] {
+case "now":
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    let ns = String(ts.tv_nsec)
+    printLine("\(ts.tv_sec)." + String(repeating: "0", count: 9 - ns.count) + ns)
+case "tone":
+    guard args.count >= 4, let seconds = Double(args[3]) else { fail("usage: bodycam-hil tone DEVICE SECONDS BEEP_AT...") }
+    tone(device: args[2], seconds: seconds, beeps: args.dropFirst(4).compactMap(Double.init))
+default:
+    fail("unknown command \(args[1])")
+}
