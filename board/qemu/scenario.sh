@@ -1,0 +1,105 @@
+#!/bin/sh
+# The bodycam end-to-end scenario of the VM rig (guest side, busybox sh, run by /init).
+#
+# Runs the real `bodycam run --board qemu` against vivid, snd-aloop and gpio-sim, and acts on it
+# only through the kernel: button presses are gpio-sim pulls, the LED is read back from its line,
+# the known sound is played into the ALSA loopback, the camera is taken away by unbinding vivid.
+# Everything it sees goes to /out; board/qemu/check-hil judges it on the host.
+. "$HIL_LIB"
+
+BODYCAM=/usr/bin/bodycam
+HIL=/usr/bin/bodycam-hil
+D=/tmp/data
+OUT=/out
+R=$OUT/results.txt
+mkdir -p "$OUT/clips"
+: >"$R"
+
+say() { echo "HIL: $*"; }
+result() { echo "$1=$2" >>"$R"; say "$1=$2"; }
+realtime() { "$HIL" now; }
+status() { "$BODYCAM" ctl --data "$D" status --json 2>/dev/null | tr -d '\n'; }
+# A status snapshot with the guest's wall time, one JSON object per line.
+snapshot() { echo "{\"label\": \"$1\", \"real\": $(realtime), \"status\": $(status)}" >>"$OUT/status.jsonl"; }
+state() { status | sed -n 's/.*"state" *: *"\([a-z]*\)".*/\1/p'; }
+wait_state() { # STATE TIMEOUT_S
+    i=0
+    while [ "$i" -lt $(($2 * 5)) ]; do
+        [ "$(state)" = "$1" ] && return 0
+        sleep 0.2
+        i=$((i + 1))
+    done
+    return 1
+}
+# Presses as a person would: a double press is two 100 ms presses 200 ms apart.
+double_press() { hil_press "$1"; sleep 0.1; hil_release "$1"; sleep 0.2; hil_press "$1"; sleep 0.1; hil_release "$1"; }
+hold() { hil_press "$1"; sleep "$2"; hil_release "$1"; }
+
+# 1. A board file naming a GPIO line that does not exist: exit 78, naming the line.
+sed 's/"bodycam-marker"/"bodycam-no-such-line"/' /etc/hil/qemu.toml >/tmp/bad-board.toml
+"$BODYCAM" run --board /tmp/bad-board.toml --data /tmp/bad --for 2 >"$OUT/bad-board.log" 2>&1
+result bad_board_exit $?
+
+# 2. The recorder, on the VM board.
+"$BODYCAM" run --board /etc/hil/qemu.toml --config /etc/hil/bodycam.toml --data "$D" >"$OUT/bodycam.log" 2>&1 &
+PID=$!
+if ! wait_state buffering 90; then
+    result buffering no
+    kill "$PID"
+    exit 1
+fi
+result buffering yes
+snapshot buffering
+
+# 3. The known sound: 60 s of silence into the loopback with 1 kHz beeps 8, 14 and 20 s from now.
+"$HIL" tone hw:Loopback,0,0 60 8 14 20 >"$OUT/beeps.txt" 2>"$OUT/tone.log" &
+TONE=$!
+sleep 3
+
+# 4. Double press on the record line starts a clip; the recording LED line goes to 1.
+double_press record
+if hil_wait_value led-recording 1 3000; then result led_while_recording 1; else result led_while_recording 0; fi
+result state_after_double_press "$(state)"
+sleep 1
+snapshot fps_start
+sleep 10
+snapshot fps_end
+
+# 5. Take the camera away mid-recording (unbinding vivid is what a cable pull does to a USB
+#    camera: the node disappears, open descriptors get ENODEV), then bring it back.
+VIVID=$(basename "$(readlink /sys/class/video4linux/${HIL_VIDEO##*/}/device)")
+result vivid_device "$VIVID"
+echo "$VIVID" >/sys/bus/platform/drivers/vivid/unbind
+result unbound_at "$(realtime)"
+sleep 3
+snapshot camera_gone
+echo "$VIVID" >/sys/bus/platform/drivers/vivid/bind
+result bound_at "$(realtime)"
+before=$(status | sed -n 's/.*"frames_captured" *: *\([0-9]*\).*/\1/p')
+i=0
+while [ "$i" -lt 50 ]; do
+    now=$(status | sed -n 's/.*"frames_captured" *: *\([0-9]*\).*/\1/p')
+    if [ -n "$now" ] && [ -n "$before" ] && [ "$now" -gt "$before" ]; then break; fi
+    sleep 0.1
+    i=$((i + 1))
+done
+result frames_again_at "$(realtime)"
+snapshot camera_back
+sleep 4
+
+# 6. A 3 s hold on the record line stops the clip; the LED goes back to 0.
+hold record 3.3
+if hil_wait_value led-recording 0 3000; then result led_after_stop 0; else result led_after_stop 1; fi
+result state_after_hold "$(state)"
+snapshot stopped
+
+# 7. Stop the recorder and bring everything out.
+"$BODYCAM" ctl --data "$D" stop
+i=0
+while kill -0 "$PID" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait "$PID"
+result bodycam_exit $?
+kill "$TONE" 2>/dev/null
+cp "$D"/clips/* "$OUT/clips/" 2>/dev/null
+ls -l "$OUT/clips" >"$OUT/clips.txt"
+exit 0
