@@ -50,9 +50,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BodycamEvidence",
+            dependencies: ["BodycamCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BodycamRuntime",
             dependencies: [
-                "BodycamCore", "BodycamTOML", "BodycamMedia", "BodycamAdapters",
+                "BodycamCore", "BodycamTOML", "BodycamMedia", "BodycamAdapters", "BodycamEvidence",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,6 +80,12 @@ let package = Package(
         .testTarget(name: "BodycamMediaTests", dependencies: ["BodycamMedia"], swiftSettings: strict),
         .testTarget(
             name: "BodycamAdaptersTests", dependencies: ["BodycamAdapters"], swiftSettings: strict),
+        .testTarget(
+            name: "BodycamEvidenceTests",
+            dependencies: ["BodycamEvidence", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["testkit"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BodycamIntegrationTests",
             dependencies: ["bodycam", "BodycamRuntime", .product(name: "Crypto", package: "swift-crypto")],

@@ -36,6 +36,16 @@ public struct ClipManifest: Codable, Sendable, Equatable {
     /// Why the clip ended: "button", "shutdown", "rollover", "storage", "error", "power-loss".
     public var endReason: String
     public var sizeBytes: Int
+    /// The device's signing key (`ed25519:<base64>`): the journal entries and this manifest are
+    /// signed with it. An agency pins it per device to know the clip came from that camera.
+    public var devicePublicKey: String?
+    /// For a sealed clip: how the `age` file is laid out and every ciphertext chunk's hash, so
+    /// anyone can check every byte without the key that opens it.
+    public var sealed: SealInfo?
+    /// The signed, hash-chained journal: what was recorded, entry by entry, as it was written.
+    public var journal: [JournalEntry]
+    /// Ed25519 signature (base64) over SHA-256 of this manifest's canonical JSON without this field.
+    public var signature: String?
 
     public struct VideoInfo: Codable, Sendable, Equatable {
         public var codec = "h264"
@@ -200,6 +210,7 @@ public struct ClipManifest: Codable, Sendable, Equatable {
         interrupted = true
         endReason = "power-loss"
         sizeBytes = initSegment.size
+        journal = []
     }
 }
 
@@ -217,5 +228,111 @@ public enum ClipID {
             && id.utf8.allSatisfy { c in
                 (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f
             }
+    }
+}
+
+/// The layout of a sealed clip (`<clip-id>.mp4.age`): an `age` header, then 64 KiB plaintext
+/// chunks of 65 552 ciphertext bytes each, the last one shorter and flagged final.
+public struct SealInfo: Codable, Sendable, Equatable {
+    /// The agency's age recipient (`age1…`) the clip is sealed to.
+    public var recipient: String
+    /// Bytes of the age header and the 16-byte payload nonce that follows it.
+    public var headerSize: Int
+    public var headerSha256: String
+    /// SHA-256 of every ciphertext chunk, in order.
+    public var chunks: [String]
+    /// True when the file ends with age's final chunk (closed cleanly), so `age -d` opens it.
+    public var finalChunk: Bool
+    /// After a power cut: the plaintext that followed the last whole chunk, sealed to the same
+    /// recipient in a file of its own beside the clip (`bodycam export` joins the two).
+    public var tail: SealedTail?
+    /// Bytes of the sealed file.
+    public var size: Int
+
+    public init(recipient: String, headerSize: Int, headerSha256: String) {
+        self.recipient = recipient
+        self.headerSize = headerSize
+        self.headerSha256 = headerSha256
+        chunks = []
+        finalChunk = false
+        tail = nil
+        size = headerSize
+    }
+
+    /// Ciphertext bytes of one 64 KiB plaintext chunk.
+    public static let chunkPlaintext = 65_536
+    public static let chunkCiphertext = 65_536 + 16
+}
+
+/// The sealed remainder of an interrupted clip.
+public struct SealedTail: Codable, Sendable, Equatable {
+    /// File name, in the clip's folder.
+    public var file: String
+    public var sha256: String
+    public var size: Int
+    /// Plaintext bytes it holds (they follow the main file's last chunk).
+    public var plaintextSize: Int
+
+    public init(file: String, sha256: String, size: Int, plaintextSize: Int) {
+        self.file = file
+        self.sha256 = sha256
+        self.size = size
+        self.plaintextSize = plaintextSize
+    }
+}
+
+/// One entry of a clip's journal: written and synced with the media it describes, chained to
+/// the entry before it by hash, signed with the device key.
+///
+/// `type` says which field is set: "clip" (`header`: the clip's facts when it opened), "init"
+/// (`range`: the init segment), "fragment", "marker", "mute". Sealed clips add `seal` to "init"
+/// and "fragment" entries: the sealed file's committed size, the chunks completed with it and
+/// the sealed tail after them.
+public struct JournalEntry: Codable, Sendable, Equatable {
+    public var seq: Int
+    public var type: String
+    public var clipId: String
+    public var header: ClipManifest?
+    public var range: ClipManifest.ByteRange?
+    public var fragment: ClipManifest.Fragment?
+    public var marker: ClipManifest.Marker?
+    public var mute: ClipManifest.Span?
+    public var seal: SealCommit?
+    /// Hex SHA-256 of the previous entry's canonical bytes (without its signature); empty for the first.
+    public var prev: String
+    /// Base64 Ed25519 signature over SHA-256 of this entry's canonical bytes without `sig`.
+    public var sig: String?
+
+    public init(seq: Int, type: String, clipId: String, prev: String) {
+        self.seq = seq
+        self.type = type
+        self.clipId = clipId
+        self.prev = prev
+    }
+}
+
+/// What a sealed clip's file holds once an entry is committed.
+public struct SealCommit: Codable, Sendable, Equatable {
+    /// Bytes of the sealed file that are final (header and whole chunks).
+    public var size: Int
+    /// Chunks completed by this commit: index and SHA-256 of the ciphertext.
+    public var chunks: [ChunkHash]
+    /// The plaintext after the last whole chunk, sealed on its own (nil when there is none).
+    public var tail: SealedTail?
+
+    public init(size: Int, chunks: [ChunkHash], tail: SealedTail?) {
+        self.size = size
+        self.chunks = chunks
+        self.tail = tail
+    }
+}
+
+public struct ChunkHash: Codable, Sendable, Equatable {
+    public var index: Int
+    public var sha256: String
+
+    public init(index: Int, sha256: String) {
+        self.index = index
+        self.sha256 = sha256
     }
 }
