@@ -1,5 +1,6 @@
 import BodycamAdapters
 import BodycamCore
+import BodycamEvidence
 import Crypto
 import Foundation
 import Logging
@@ -15,12 +16,23 @@ enum WriterCommand: @unchecked Sendable {
     case marker(clipID: String, ClipManifest.Marker)
     case mute(clipID: String, ClipManifest.Span)
     case close(ClipClosing)
+    case audit(AuditEvent)
+}
+
+/// Something for the audit log, stamped when it happened.
+struct AuditEvent: Sendable {
+    var event: String
+    var details: [String: String]
+    var monotonic: Int64
+    var unixSeconds: Double
+    var clockTrusted: Bool
 }
 
 struct ClipOpening: Sendable {
     var manifest: ClipManifest
     var initSegment: [UInt8]
-    /// Where the media file goes; the manifest goes beside it, the journal into `journalDirectory`.
+    /// Where the media file goes (`.mp4`, or `.mp4.age` when sealed); the manifest goes beside
+    /// it, the journal into the journal directory.
     var mediaPath: String
     var manifestPath: String
     var journalPath: String?
@@ -64,11 +76,12 @@ protocol ClipWriterDelegate: AnyObject, Sendable {
     func clipClosed(_ manifest: ClipManifest, path: String)
 }
 
-/// Writes clips on its own thread: media file, journal, manifest, each step synced.
+/// Writes clips on its own thread: media file (plain or sealed), signed journal, signed
+/// manifest, and the audit log, each step synced, in the order the commands came.
 ///
-/// Order on storage per fragment: the fragment's bytes are written and `fdatasync`ed, then its
-/// journal line is appended and synced. A power cut at any point leaves a media file whose
-/// journaled fragments are whole; start-up recovery cuts anything after the last of them.
+/// Per fragment: its bytes go to the media file and are synced, then its journal entry
+/// (chained, signed) is appended and synced. A power cut at any point leaves a media file whose
+/// journaled fragments are whole; start-up recovery rolls anything after the last one back.
 final class ClipWriter: @unchecked Sendable {
     private let queue = BlockingQueue<WriterCommand>(capacity: nil)
     private var thread: DedicatedThread?
@@ -76,33 +89,43 @@ final class ClipWriter: @unchecked Sendable {
     weak var delegate: (any ClipWriterDelegate)?
     /// Sync after every fragment (always, except benchmarks that ask not to).
     let syncEveryFragment: Bool
+    private let identity: DeviceIdentity?
+    private let audit: AuditLog?
+    /// Seal clips to this age recipient; nil writes plain MP4.
+    private let recipient: String?
+    private var auditFailed = false
 
     private final class OpenClip {
         var manifest: ClipManifest
-        let fd: Int32
-        let mediaPath: String
+        let sink: any ClipSink
         let manifestPath: String
         var journalFD: Int32?
         let journalPath: String?
-        var offset: Int
+        var chain: JournalChain?
+        var entries: [JournalEntry] = []
+        var plaintextOffset: Int
         var failed: SystemError?
 
-        init(manifest: ClipManifest, fd: Int32, mediaPath: String, manifestPath: String, journalFD: Int32?,
-             journalPath: String?, offset: Int) {
+        init(manifest: ClipManifest, sink: any ClipSink, manifestPath: String, journalFD: Int32?, journalPath: String?,
+             chain: JournalChain?) {
             self.manifest = manifest
-            self.fd = fd
-            self.mediaPath = mediaPath
+            self.sink = sink
             self.manifestPath = manifestPath
             self.journalFD = journalFD
             self.journalPath = journalPath
-            self.offset = offset
+            self.chain = chain
+            plaintextOffset = 0
         }
     }
 
     private var clips: [String: OpenClip] = [:]
 
-    init(logger: Logger, syncEveryFragment: Bool = true) {
+    init(logger: Logger, identity: DeviceIdentity? = nil, audit: AuditLog? = nil, recipient: String? = nil,
+         syncEveryFragment: Bool = true) {
         self.logger = logger
+        self.identity = identity
+        self.audit = audit
+        self.recipient = recipient
         self.syncEveryFragment = syncEveryFragment
     }
 
@@ -131,7 +154,9 @@ final class ClipWriter: @unchecked Sendable {
         case .marker(let id, let marker):
             guard let clip = clips[id] else { return }
             clip.manifest.markers.append(marker)
-            journal(clip, JournalRecord(marker: marker))
+            var e = JournalEntry(seq: 0, type: "marker", clipId: id, prev: "")
+            e.marker = marker
+            journal(clip, &e)
         case .mute(let id, let span):
             guard let clip = clips[id] else { return }
             if let last = clip.manifest.muteSpans.last, last.end == nil, span.end != nil {
@@ -139,22 +164,41 @@ final class ClipWriter: @unchecked Sendable {
             } else {
                 clip.manifest.muteSpans.append(span)
             }
-            journal(clip, JournalRecord(mute: clip.manifest.muteSpans.last!))
+            var e = JournalEntry(seq: 0, type: "mute", clipId: id, prev: "")
+            e.mute = clip.manifest.muteSpans.last
+            journal(clip, &e)
         case .close(let c): close(c)
+        case .audit(let a): writeAudit(a)
+        }
+    }
+
+    private func writeAudit(_ a: AuditEvent) {
+        guard let audit else { return }
+        do {
+            try audit.append(
+                event: a.event, details: a.details, monotonic: a.monotonic, unixSeconds: a.unixSeconds,
+                clockTrusted: a.clockTrusted)
+            auditFailed = false
+        } catch {
+            // Said once per failure streak: a full disk would otherwise log every event.
+            if !auditFailed { logger.error("audit log not written: \(error)") }
+            auditFailed = true
         }
     }
 
     private func open(_ o: ClipOpening) {
         var manifest = o.manifest
+        manifest.devicePublicKey = identity?.publicKey.string
         do {
-            let fd = try Syscall.retrying("open", path: o.mediaPath) {
-                Glibc.open(o.mediaPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+            let sink: any ClipSink
+            if let recipient {
+                sink = try SealedSink(path: o.mediaPath, recipient: recipient, clipID: manifest.clipId,
+                                      scratchDirectory: o.journalPath.map { ($0 as NSString).deletingLastPathComponent },
+                                      sync: syncEveryFragment)
+            } else {
+                sink = try PlainSink(path: o.mediaPath, sync: syncEveryFragment)
             }
-            try withBytes(o.initSegment) { (b: UnsafeRawBufferPointer) throws(SystemError) in try Syscall.writeAll(fd, b, path: o.mediaPath) }
-            if syncEveryFragment { try Syscall.retrying("fdatasync", path: o.mediaPath) { fdatasync(fd) } }
-            manifest.initSegment = ClipManifest.ByteRange(
-                offset: 0, size: o.initSegment.count, sha256: Self.hex(SHA256.hash(data: o.initSegment)))
-            manifest.sizeBytes = o.initSegment.count
+            manifest.sealed = sink.initialSealInfo
             var journalFD: Int32?
             if let jp = o.journalPath {
                 journalFD = try Syscall.retrying("open", path: jp) {
@@ -162,90 +206,87 @@ final class ClipWriter: @unchecked Sendable {
                 }
             }
             let clip = OpenClip(
-                manifest: manifest, fd: fd, mediaPath: o.mediaPath, manifestPath: o.manifestPath,
-                journalFD: journalFD, journalPath: o.journalPath, offset: o.initSegment.count)
+                manifest: manifest, sink: sink, manifestPath: o.manifestPath, journalFD: journalFD,
+                journalPath: o.journalPath, chain: identity.map { JournalChain(identity: $0) })
             clips[manifest.clipId] = clip
-            journal(clip, JournalRecord(header: manifest))
+            var header = JournalEntry(seq: 0, type: "clip", clipId: manifest.clipId, prev: "")
+            header.header = manifest
+            journal(clip, &header)
+            // The init segment is the first thing in the file, journaled like a fragment.
+            let commit = try withBytes(o.initSegment) { (b: UnsafeRawBufferPointer) throws(SystemError) in
+                try sink.append([b])
+            }
+            let range = ClipManifest.ByteRange(
+                offset: 0, size: o.initSegment.count, sha256: Hex.string(SHA256.hash(data: o.initSegment)))
+            clip.manifest.initSegment = range
+            clip.plaintextOffset = o.initSegment.count
+            clip.manifest.sizeBytes = o.initSegment.count
+            var initEntry = JournalEntry(seq: 0, type: "init", clipId: manifest.clipId, prev: "")
+            initEntry.range = range
+            initEntry.seal = commit
+            journal(clip, &initEntry)
+            sink.committed()
             // The new names must survive a power cut too.
             FileSystem.syncDirectory(containing: o.mediaPath)
             if let jp = o.journalPath { FileSystem.syncDirectory(containing: jp) }
             if let sf = o.sequenceFile { try? FileSystem.writeAtomically(Data("\(o.nextSequence)\n".utf8), to: sf) }
             logger.info("clip \(manifest.clipId) opened", metadata: ["file": "\(o.mediaPath)"])
         } catch {
+            clips[manifest.clipId]?.failed = error as? SystemError ?? SystemError(op: "open clip", errno: EIO, path: o.mediaPath)
             logger.error("cannot open clip \(manifest.clipId): \(error)")
         }
     }
 
     private func write(_ job: FragmentJob) {
         guard let clip = clips[job.clipID], clip.failed == nil else {
-            delegate?.fragmentDone(job, error: clips[job.clipID]?.failed)
+            delegate?.fragmentDone(job, error: clips[job.clipID]?.failed ?? SystemError(op: "write", errno: EBADF))
             return
         }
         var sha = SHA256()
         let size = job.header.count + job.slices.reduce(0) { $0 + $1.count }
-        do throws(SystemError) {
-            try withBytes(job.header) { (header: UnsafeRawBufferPointer) throws(SystemError) in
+        do {
+            let commit = try withBytes(job.header) { (header: UnsafeRawBufferPointer) throws(SystemError) -> SealCommit? in
                 sha.update(bufferPointer: header)
                 for s in job.slices { sha.update(bufferPointer: s) }
-                try writeVector(fd: clip.fd, header: header, slices: job.slices, at: clip.offset, path: clip.mediaPath)
-            }
-            if syncEveryFragment {
-                try Syscall.retrying("fdatasync", path: clip.mediaPath) { fdatasync(clip.fd) }
+                return try clip.sink.append([header] + job.slices)
             }
             let fragment = ClipManifest.Fragment(
-                index: job.sequenceNumber, offset: clip.offset, size: size, sha256: Self.hex(sha.finalize()),
+                index: job.sequenceNumber, offset: clip.plaintextOffset, size: size, sha256: Hex.string(sha.finalize()),
                 mediaTime: job.mediaTime, duration: job.duration, videoFrames: job.videoFrames,
                 audioPackets: job.audioPackets)
-            clip.offset += size
+            clip.plaintextOffset += size
             clip.manifest.fragments.append(fragment)
-            clip.manifest.sizeBytes = clip.offset
+            clip.manifest.sizeBytes = clip.plaintextOffset
             clip.manifest.duration = job.mediaTime + job.duration
-            journal(clip, JournalRecord(fragment: fragment))
+            var e = JournalEntry(seq: 0, type: "fragment", clipId: job.clipID, prev: "")
+            e.fragment = fragment
+            e.seal = commit
+            journal(clip, &e)
+            clip.sink.committed()
             delegate?.fragmentDone(job, error: nil)
         } catch {
             clip.failed = error
             logger.error("clip \(job.clipID): fragment \(job.sequenceNumber) not written: \(error)")
-            // Cut back to the last whole fragment so the file stays playable.
-            _ = ftruncate(clip.fd, off_t(clip.offset))
+            clip.sink.rollBack()
             delegate?.fragmentDone(job, error: error)
-        }
-    }
-
-    /// pwritev of the header and slices, resuming after short writes.
-    private func writeVector(
-        fd: Int32, header: UnsafeRawBufferPointer, slices: [UnsafeRawBufferPointer], at offset: Int, path: String
-    ) throws(SystemError) {
-        var iov = [iovec]()
-        iov.reserveCapacity(slices.count + 1)
-        iov.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: header.baseAddress), iov_len: header.count))
-        for s in slices { iov.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: s.baseAddress), iov_len: s.count)) }
-        var index = 0
-        var position = offset
-        let maxVectors = 1024  // IOV_MAX on Linux
-        while index < iov.count {
-            let n = try iov.withUnsafeBufferPointer { p throws(SystemError) -> Int in
-                try Syscall.retrying("pwritev", path: path) {
-                    pwritev(fd, p.baseAddress! + index, Int32(min(maxVectors, iov.count - index)), off_t(position))
-                }
-            }
-            position += n
-            var left = n
-            while left > 0 && index < iov.count {
-                if iov[index].iov_len <= left {
-                    left -= iov[index].iov_len
-                    index += 1
-                } else {
-                    iov[index].iov_base = iov[index].iov_base! + left
-                    iov[index].iov_len -= left
-                    left = 0
-                }
-            }
-            while index < iov.count && iov[index].iov_len == 0 { index += 1 }
         }
     }
 
     private func close(_ c: ClipClosing) {
         guard let clip = clips.removeValue(forKey: c.clipID) else { return }
+        if let failure = clip.failed {
+            // Storage failed mid-clip: what is on storage is exactly what a power cut at that
+            // moment would have left, and the journal says what it is. Finalise it the same way.
+            if let jfd = clip.journalFD { Syscall.close(jfd) }
+            if let jp = clip.journalPath,
+                Recovery.recover(
+                    journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
+                    reason: failure.isNoSpace ? "storage" : "error", logger: logger) != nil
+            {
+                logger.error("clip \(c.clipID) ended early: \(failure)")
+            }
+            return
+        }
         var m = clip.manifest
         m.interrupted = clip.failed != nil
         m.endReason = clip.failed != nil ? "error" : c.endReason
@@ -257,47 +298,50 @@ final class ClipWriter: @unchecked Sendable {
         m.audioGaps = c.audioGaps
         m.videoGaps = c.videoGaps
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
-        if syncEveryFragment { _ = fsync(clip.fd) }
-        Syscall.close(clip.fd)
         do {
-            try FileSystem.writeAtomically(ManifestCoding.encode(m), to: clip.manifestPath)
+            m.sealed = try clip.sink.finish()
+            m.journal = clip.entries
+            if let identity { try ManifestSeal.sign(&m, identity: identity) }
+            try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: clip.manifestPath)
             if let jfd = clip.journalFD {
                 Syscall.close(jfd)
                 if let jp = clip.journalPath { unlink(jp) }
             }
+            clip.sink.removeScratch()
             logger.info(
                 "clip \(m.clipId) closed",
                 metadata: [
                     "duration": "\(String(format: "%.2f", m.duration))s", "fragments": "\(m.fragments.count)",
-                    "bytes": "\(m.sizeBytes)", "reason": "\(m.endReason)",
+                    "bytes": "\(m.sizeBytes)", "reason": "\(m.endReason)", "sealed": "\(m.sealed != nil)",
                 ])
             delegate?.clipClosed(m, path: clip.manifestPath)
         } catch {
             // The journal stays: start-up recovery will build the manifest from it.
             if let jfd = clip.journalFD { Syscall.close(jfd) }
-            logger.error("clip \(m.clipId): manifest not written: \(error)")
+            logger.error("clip \(m.clipId): not finalised: \(error)")
         }
     }
 
-    private func journal(_ clip: OpenClip, _ record: JournalRecord) {
-        guard let fd = clip.journalFD else { return }
+    /// Signs the entry into the chain and appends it to the journal file, synced.
+    private func journal(_ clip: OpenClip, _ entry: inout JournalEntry) {
         do {
-            var line = try ManifestCoding.encodeLine(record)
+            var line: Data
+            if var chain = clip.chain {
+                line = try chain.sign(&entry)
+                clip.chain = chain
+            } else {
+                entry.seq = clip.entries.count
+                line = try Canonical.bytes(entry)
+            }
+            clip.entries.append(entry)
+            guard let fd = clip.journalFD else { return }
             line.append(0x0a)
-            try withBytes(line) { (b: UnsafeRawBufferPointer) throws(SystemError) in try Syscall.writeAll(fd, b, path: clip.journalPath) }
+            try withBytes(line) { (b: UnsafeRawBufferPointer) throws(SystemError) in
+                try Syscall.writeAll(fd, b, path: clip.journalPath)
+            }
             if syncEveryFragment { try Syscall.retrying("fdatasync", path: clip.journalPath) { fdatasync(fd) } }
         } catch {
             logger.error("clip \(clip.manifest.clipId): journal not written: \(error)")
         }
-    }
-
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for b in digest {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import BodycamCore
+import BodycamEvidence
 import BodycamTOML
 import Foundation
 
@@ -21,8 +22,10 @@ struct BodycamConfig: Sendable, Equatable {
     /// libopus complexity, 0 (cheapest) to 10.
     var audioComplexity = 9
     var buttons = ButtonTiming()
-
-    static let keys = "device, recording, video, audio, buttons"
+    /// Seal clips (age) to this recipient; nil: the sim board seals to a demo key, others refuse.
+    var sealingRecipient: String?
+    var sealingEnabled = true
+    var watermark = WatermarkSettings()
 
     /// Reads `text` (from `file`) strictly.
     static func parse(_ text: String, file: String) throws(ConfigError) -> BodycamConfig {
@@ -85,6 +88,24 @@ struct BodycamConfig: Sendable, Equatable {
             c.buttons = ButtonTiming(
                 debounce: Nanos.milliseconds(Int(debounce)), doublePressWindow: Nanos.milliseconds(Int(window)),
                 hold: Nanos.seconds(hold))
+            try t.finish()
+        }
+        if let t = try root.table("sealing") {
+            c.sealingEnabled = try t.bool("enabled") ?? true
+            if let r = try t.string("recipient") {
+                guard (try? AgeRecipient(parsing: r)) != nil else {
+                    throw t.fail("recipient", "is not an age X25519 recipient (age1…, as age-keygen -y prints)")
+                }
+                c.sealingRecipient = r
+            }
+            try t.finish()
+        }
+        if let t = try root.table("watermark") {
+            c.watermark.enabled = try t.bool("enabled") ?? c.watermark.enabled
+            if let corner = try t.string("corner", oneOf: WatermarkSettings.Corner.allCases.map(\.rawValue)) {
+                c.watermark.corner = WatermarkSettings.Corner(rawValue: corner) ?? .bottomLeft
+            }
+            c.watermark.scale = try t.int("scale", range: 0...8).map(Int.init) ?? c.watermark.scale
             try t.finish()
         }
         try root.finish()

@@ -27,6 +27,10 @@ final class MediaPipeline: @unchecked Sendable {
     /// Whether a full queue waits for the encoder (a file: nothing is lost by waiting) or drops
     /// (a live device: waiting would only move the drop into the driver).
     private let waitForEncoder: Bool
+    /// Burns device id and UTC time into each frame before it is encoded (set before `start`).
+    var watermark: Watermark?
+    /// Maps capture times to UTC for the watermark.
+    var clock: ClockPair?
 
     init(
         camera: any VideoSource, microphone: (any AudioSource)?, videoEncoder: any VideoEncoder,
@@ -109,8 +113,9 @@ final class MediaPipeline: @unchecked Sendable {
             if let last = lastSequence, frame.sequence > last + 1 { sequenceGaps += Int(frame.sequence - last - 1) }
             lastSequence = frame.sequence
             // After an outage (the camera reopened), start again from a keyframe so the clip's
-            // next fragment does not depend on pictures from before the gap.
-            if let lt = lastTime, frame.time - lt > 3 * interval { forceKeyframe = true }
+            // next fragment does not depend on pictures from before the gap. (A few frames the
+            // encoder could not take are not an outage: no extra keyframe for those.)
+            if let lt = lastTime, frame.time - lt > Nanos.milliseconds(500) { forceKeyframe = true }
             lastTime = frame.time
             // Presentation times sit on the frame-rate grid: capture jitter does not turn into
             // uneven frame durations, while a skipped frame still leaves its slot empty.
@@ -119,6 +124,9 @@ final class MediaPipeline: @unchecked Sendable {
             var pts = ((frame.time - t0) + interval / 2) / interval * ticks
             if pts <= lastPTS { pts = lastPTS + ticks }
             lastPTS = pts
+            if let watermark, let clock {
+                watermark.draw(into: frame, unixSeconds: clock.unixSeconds(at: frame.time), clockTrusted: clock.wall.trusted)
+            }
             do {
                 let force = forceKeyframe
                 forceKeyframe = false

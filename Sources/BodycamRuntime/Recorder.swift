@@ -1,6 +1,7 @@
 import BodycamAdapters
 import BodycamCore
 import BodycamMedia
+import Foundation
 import Logging
 import Synchronization
 
@@ -26,6 +27,10 @@ struct RecorderSettings: Sendable {
     var sequenceFile: String?
     /// Start a clip as soon as frames flow (`encode`: the whole input is one clip).
     var autoStart = false
+    /// Clips are sealed (`<id>.mp4.age`); the writer does the sealing.
+    var sealed = false
+    /// Write audit-log lines (`run`; `encode` has no audit log).
+    var audit = false
     /// How long to wait for late audio before cutting a fragment without it.
     var audioStallTimeout: Int64 = Nanos.milliseconds(300)
 }
@@ -225,6 +230,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             s.clip = clip
         }
         logger.warning("audio gap of \(Int(seconds * 1000)) ms filled with silence")
+        audit("fault", ["what": "audio gap", "milliseconds": "\(Int(seconds * 1000))"])
     }
 
     /// The camera delivered nothing from `from` to `to` (lost and reopened).
@@ -238,7 +244,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             s.clip = clip
         }
         logger.warning("video gap of \(Int(Nanos.toSeconds(to - from) * 1000)) ms: \(reason)")
+        audit("fault", ["what": "video gap", "reason": reason, "milliseconds": "\(Int(Nanos.toSeconds(to - from) * 1000))"])
     }
+
+    /// The monotonic-to-UTC mapping clip times and the watermark use.
+    var clockPair: ClockPair { state.withLock { $0.clockPair } }
 
     /// Whether audio captured at `time` must be silenced.
     func isMuted(at time: MonotonicTime) -> Bool {
@@ -332,6 +342,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             updatePins(&s)
             if let error, s.clip?.id == job.clipID {
                 logger.critical("storage failed while recording: \(error)")
+                audit(&s, "fault", ["what": "storage", "clip": job.clipID, "error": error.description],
+                      at: MonotonicTime(nanoseconds: SystemClock.monotonic()))
                 s.clip?.endReason = error.isNoSpace ? "storage" : "error"
                 let video = s.buffer.video
                 let newest = video.isEmpty ? MonotonicTime.zero : video[video.endSeq - 1].time
@@ -352,6 +364,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     private func gesture(_ s: inout State, _ g: ButtonGesture, now: MonotonicTime) {
         logger.info("gesture \(g.button.rawValue) \(g.gesture.rawValue)")
+        audit(&s, "button", ["button": g.button.rawValue, "gesture": g.gesture.rawValue], at: g.at)
         perform(&s, s.machine.handle(g), now: now)
     }
 
@@ -386,10 +399,12 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 s.clip = clip
                 let utc = UTCFormat.iso8601(s.clockPair.unixSeconds(at: at))
                 writer.submit(.marker(clipID: clip.id, ClipManifest.Marker(mediaTime: mt, kind: kind, utc: utc, score: score)))
+                audit(&s, "marker", ["clip": clip.id, "kind": kind, "media_time": String(format: "%.3f", mt)], at: at)
                 logger.info("marker \(kind) at \(String(format: "%.2f", mt)) s in \(clip.id)")
             case .setMute(let on, let at):
                 mute.withLock { $0 = (on, at) }
                 logger.notice("audio \(on ? "muted" : "unmuted")")
+                audit(&s, on ? "mute" : "unmute", s.clip.map { ["clip": $0.id] } ?? [:], at: at)
                 if let clip = s.clip {
                     let mt = max(0, Nanos.toSeconds(clip.cursor.mediaTime(at)))
                     let span = on ? ClipManifest.Span(start: mt, end: nil) : ClipManifest.Span(start: mt, end: mt)
@@ -442,8 +457,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         case .control: triggerName = previous == nil ? "control" : "rollover"
         case .detector(let kind, _): triggerName = "detector:\(kind)"
         }
-        let file = settings.outputPath.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "\(id).mp4"
-        let mediaPath = settings.outputPath ?? "\(settings.clipsDirectory)/\(id).mp4"
+        let suffix = settings.sealed ? ".mp4.age" : ".mp4"
+        let file = settings.outputPath.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "\(id)\(suffix)"
+        let mediaPath = settings.outputPath ?? "\(settings.clipsDirectory)/\(id)\(suffix)"
         let manifestPath = settings.outputPath.map { Self.sidecar(of: $0) } ?? "\(settings.clipsDirectory)/\(id).json"
         var manifest = ClipManifest(
             clipId: id, file: file, deviceId: settings.deviceID, board: settings.board,
@@ -473,6 +489,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             id: id, cursor: cursor, captureDroppedAtStart: s.captureDropped,
             pipelineDroppedAtStart: s.buffer.droppedVideo + s.queueDropped, audioGapsAtStart: s.audioGapCount)
         updatePins(&s)
+        audit(&s, "record_start", [
+            "clip": id, "trigger": triggerName,
+            "pre_event": String(format: "%.3f", max(0, Nanos.toSeconds(pressedAt - origin.time))),
+        ] + (previous.map { ["previous_clip": $0] } ?? [:]), at: pressedAt)
         logger.notice(
             "recording \(id)",
             metadata: ["pre-event": "\(String(format: "%.1f", Nanos.toSeconds(pressedAt - origin.time)))s"])
@@ -589,8 +609,27 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                         pipeline: s.buffer.droppedVideo + s.queueDropped - clip.pipelineDroppedAtStart),
                     videoFrames: clip.videoFrames, audio: audio, audioGaps: clip.audioGaps, videoGaps: clip.videoGaps)))
         logger.notice("stopped \(clip.id) (\(reason))")
+        audit(&s, "record_stop", [
+            "clip": clip.id, "reason": reason, "duration": String(format: "%.3f", Nanos.toSeconds(clip.cursor.cutMediaTime)),
+        ] + (next.map { ["next_clip": $0] } ?? [:]), at: clip.cursor.originTime + clip.cursor.cutMediaTime)
         s.clip = nil
         updatePins(&s)
+    }
+
+    /// Queues an audit-log line (written and synced by the writer thread, in order with clips).
+    private func audit(_ s: inout State, _ event: String, _ details: [String: String], at t: MonotonicTime) {
+        guard settings.audit else { return }
+        writer.submit(
+            .audit(
+                AuditEvent(
+                    event: event, details: details, monotonic: t.nanoseconds, unixSeconds: s.clockPair.unixSeconds(at: t),
+                    clockTrusted: s.clockPair.wall.trusted)))
+    }
+
+    /// An audit line from outside the recorder (dock, faults, shutdown).
+    func audit(_ event: String, _ details: [String: String]) {
+        let t = MonotonicTime(nanoseconds: SystemClock.monotonic())
+        state.withLock { s in audit(&s, event, details, at: t) }
     }
 
     /// Entries still owed to a clip (queued for the writer, or not yet cut) must stay in the ring.
@@ -619,4 +658,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         if path.hasSuffix(".mp4") { return String(path.dropLast(4)) + ".json" }
         return path + ".json"
     }
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// Merge, the right side winning.
+    static func + (a: [String: String], b: [String: String]) -> [String: String] { a.merging(b) { $1 } }
 }

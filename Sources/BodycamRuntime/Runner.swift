@@ -93,12 +93,29 @@ public enum Runner {
             return ExitCode.failure
         }
         defer { Syscall.close(lockFD) }
-        let recovered = Recovery.recoverInterrupted(data, logger: logger)
+        let evidence: Evidence
+        do {
+            evidence = try Evidence.prepare(data: data, board: board, config: config, options: options, logger: logger)
+        } catch let e as ConfigurationFailure {
+            logger.critical("configuration error: \(e.description)")
+            FileHandle.standardError.write(Data("bodycam: \(e.description)\n".utf8))
+            return ExitCode.config
+        } catch {
+            logger.critical("cannot start: \(error)")
+            FileHandle.standardError.write(Data("bodycam: \(error)\n".utf8))
+            return ExitCode.failure
+        }
+        let recovered = Recovery.recoverInterrupted(data, identity: evidence.identity, logger: logger)
         if !recovered.isEmpty { logger.warning("recovered \(recovered.count) interrupted clip(s)") }
+        for r in recovered {
+            evidence.record("recovered", [
+                "clip": r.clipID, "duration": String(format: "%.3f", r.duration), "cut_bytes": "\(r.cutBytes)",
+            ])
+        }
 
         let system: RecordingSystem
         do {
-            system = try RecordingSystem(board: board, config: config, data: data, logger: logger)
+            system = try RecordingSystem(board: board, config: config, data: data, evidence: evidence, logger: logger)
         } catch let e as ConfigurationFailure {
             logger.critical("configuration error: \(e.description)")
             FileHandle.standardError.write(Data("bodycam: \(e.description)\n".utf8))
@@ -135,7 +152,7 @@ final class RecordingSystem: @unchecked Sendable {
     let docked = Mutex(false)
     let hardware: Hardware
 
-    init(board: BoardDescription, config: BodycamConfig, data: DataDirectory, logger: Logger) throws {
+    init(board: BoardDescription, config: BodycamConfig, data: DataDirectory, evidence: Evidence, logger: Logger) throws {
         self.board = board
         self.config = config
         self.data = data
@@ -185,8 +202,8 @@ final class RecordingSystem: @unchecked Sendable {
             encoderDescription: encoder.settingsString, preEvent: preEvent, preEventAudio: config.preEventAudio,
             rollover: Nanos.seconds(config.rolloverMinutes * 60), clipsDirectory: data.clips,
             journalDirectory: data.journal, outputPath: nil, firstClipSequence: data.nextClipSequence(),
-            sequenceFile: data.sequenceFile)
-        writer = ClipWriter(logger: logger)
+            sequenceFile: data.sequenceFile, sealed: evidence.recipient != nil, audit: true)
+        writer = ClipWriter(logger: logger, identity: evidence.identity, audit: evidence.audit, recipient: evidence.recipient)
         let machine = RecorderMachine(
             policy: RecorderPolicy(reminderInterval: config.reminderSeconds > 0 ? Nanos.seconds(config.reminderSeconds) : Int64.max / 4))
         recorder = try Recorder(
@@ -196,6 +213,10 @@ final class RecordingSystem: @unchecked Sendable {
         pipeline = MediaPipeline(
             camera: camera, microphone: microphone, videoEncoder: encoder, audioEncoder: audioEncoder,
             recorder: recorder, logger: logger, audioPeriodFrames: board.microphone.periodFrames)
+        if config.watermark.enabled {
+            pipeline.watermark = Watermark(settings: config.watermark, deviceID: deviceID, format: format)
+            pipeline.clock = recorder.clockPair
+        }
         logger.notice(
             "bodycam \(deviceID) on board \(board.name): \(format), audio \(audioTrack.map { "\($0.sampleRate) Hz x\($0.channels) opus" } ?? "off"), pre-event \(config.preEventSeconds)s, ring \(ring.videoBytes / 1_048_576) MiB")
     }
@@ -299,7 +320,10 @@ final class RecorderService: Service, @unchecked Sendable {
                 defer { d = on }
                 return d != on
             }
-            if changed { logger.notice(on ? "docked" : "undocked") }
+            if changed {
+                logger.notice(on ? "docked" : "undocked")
+                s.recorder.audit(on ? "dock" : "undock", [:])
+            }
         }
         let wakeTarget = ControlLoopReference()
         let hooks = s.hardware.wire(recorder: s.recorder, docked: setDocked, wake: { wakeTarget.loop?.wake() })
@@ -324,6 +348,7 @@ final class RecorderService: Service, @unchecked Sendable {
             stop.fire("signal")
         }
         logger.notice("stopping (\(stop.reason ?? "?"))")
+        s.recorder.audit("shutdown", ["reason": stop.reason ?? "unknown"])
         // The shutdown joins threads and waits on storage: do it off the cooperative pool.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             _ = DedicatedThread(name: "bc-shutdown") { [logger] in

@@ -12,7 +12,7 @@ struct Bodycam: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 success, 1 the job failed, 64 usage error, 78 configuration error.
             """,
-        subcommands: [Run.self, Ctl.self, Encode.self]
+        subcommands: [Run.self, Ctl.self, Encode.self, Keygen.self, Verify.self, Export.self]
     )
 }
 
@@ -175,6 +175,61 @@ struct Encode: ParsableCommand {
             EncodeOptions(
                 input: input, width: w, height: h, frameRate: parsedRate()!, pixelFormat: PixelFormat(rawValue: pixelFormat)!,
                 preset: preset, tune: tune == "none" ? nil : tune, crf: crf, threads: threads, output: output))
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create the device's signing identity, or an agency's age identity.")
+
+    @Option(help: "Write the device identity (device.key, mode 0600, and device.pub) into this folder.")
+    var device: String?
+
+    @Option(help: "Write an age X25519 identity here (mode 0600) and its recipient to PATH.pub.")
+    var agency: String?
+
+    func validate() throws {
+        if (device == nil) == (agency == nil) { throw ValidationError("give exactly one of --device DIR or --agency PATH") }
+    }
+
+    func run() throws {
+        let code = device.map { EvidenceCommands.keygenDevice(directory: $0) }
+            ?? EvidenceCommands.keygenAgency(path: agency!)
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check sealed clips, exported MP4s, manifests and audit logs without any key that opens a clip.",
+        discussion: "Exit 0 when everything verifies, 1 when anything does not (the first problem is named).")
+
+    @Flag(help: "Print the results as JSON.") var json = false
+    @Option(help: "Require this device key (ed25519:…, or a device.pub file).") var deviceKey: String?
+    @Argument(help: "Clips (.mp4.age, .mp4), manifests (.json), audit logs (.jsonl or the audit folder).")
+    var paths: [String]
+
+    func validate() throws {
+        if paths.isEmpty { throw ValidationError("give at least one path") }
+    }
+
+    func run() throws {
+        let code = EvidenceCommands.verify(paths: paths, json: json, deviceKey: deviceKey)
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decrypt a sealed clip with the agency identity and verify it; the manifest goes beside the output.")
+
+    @Option(help: "The agency's age identity file (AGE-SECRET-KEY-1…).") var identity: String
+    @Argument(help: "The sealed clip (<clip-id>.mp4.age); its manifest is read from beside it.") var clip: String
+    @Option(help: "Where to write the MP4 (its manifest goes to the same name with .json).") var output: String
+
+    func run() throws {
+        let code = EvidenceCommands.export(identity: identity, clip: clip, output: output)
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -69,7 +69,8 @@ struct CommandLineTests {
             record = "no-such-line-rec"
             marker = "no-such-line-mark"
             """)
-        let r = try bodycam(["run", "--board", board, "--data", dir.path + "/data", "--for", "1"])
+        let plain = dir.file("plain.toml", "[sealing]\nenabled = false\n")
+        let r = try bodycam(["run", "--board", board, "--config", plain, "--data", dir.path + "/data", "--for", "1"])
         #expect(r.status == 78, "\(r.stderr)")
         #expect(r.stderr.contains("GPIO line \"no-such-line-mark\"") || r.stderr.contains("GPIO line \"no-such-line-rec\""),
                 "\(r.stderr)")
@@ -81,8 +82,20 @@ struct CommandLineTests {
             kind = "gpio"
             recording = { chip = "gpiochip97", offset = 3 }
             """)
-        let r2 = try bodycam(["run", "--board", chip, "--data", dir.path + "/data", "--for", "1"])
+        let r2 = try bodycam(["run", "--board", chip, "--config", plain, "--data", dir.path + "/data", "--for", "1"])
         #expect(r2.status == 78 && r2.stderr.contains("gpiochip97"), "\(r2.stderr)")
+    }
+
+    @Test("a board other than sim without a sealing recipient exits 78 saying what to set")
+    func sealingRequired() throws {
+        let dir = TemporaryDirectory()
+        let board = dir.file("b.toml", "name = \"field\"\n[camera]\nkind = \"synthetic\"\n")
+        let r = try bodycam(["run", "--board", board, "--data", dir.path + "/data", "--for", "1"])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains("[sealing] recipient"), "\(r.stderr)")
+        let bad = dir.file("c.toml", "[sealing]\nrecipient = \"age1notakey\"\n")
+        let r2 = try bodycam(["run", "--board", board, "--config", bad, "--data", dir.path + "/data", "--for", "1"])
+        #expect(r2.status == 78 && r2.stderr.contains("c.toml:2:") && r2.stderr.contains("recipient"), "\(r2.stderr)")
     }
 
     @Test("usage errors exit 64; ctl without a running recorder exits 1 and says so")

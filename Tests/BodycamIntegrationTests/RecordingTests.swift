@@ -61,7 +61,9 @@ struct RecordingTests {
 
         let files = ClipFiles(data)
         #expect(files.media.count == 1 && files.manifests.count == 1, "\(files)")
-        let clip = try #require(files.media.first)
+        let sealed = try #require(files.media.first)
+        #expect(sealed.hasSuffix(".mp4.age"), "clips are sealed")
+        let clip = try Sealed.export(sealed, data: data)
         let probe = try Probe(clip)
         let video = try #require(probe.stream("video"))
         #expect(video["codec_name"] as? String == "h264")
@@ -73,7 +75,7 @@ struct RecordingTests {
         #expect(try Media.fullDecodeErrors(clip) == "")
 
         let m = try ClipFiles.manifest(try #require(files.manifests.first))
-        #expect(m["file"] as? String == (clip as NSString).lastPathComponent)
+        #expect(m["file"] as? String == (sealed as NSString).lastPathComponent)
         #expect(m["interrupted"] as? Bool == false)
         #expect(m["end_reason"] as? String == "button")
         // ~8 s of pre-event (the buffer since start-up), then 10–13 s after the press: the clip
@@ -122,7 +124,7 @@ struct RecordingTests {
         let m = try ClipFiles.manifest(try #require(files.manifests.first))
         let triggered = try #require(double(m["triggered_at"]))
         #expect(triggered >= 29 && triggered <= 31, "clip starts \(triggered) s before the press")
-        let clip = try #require(files.media.first)
+        let clip = try Sealed.export(try #require(files.media.first), data: data)
         #expect(try Media.fullDecodeErrors(clip) == "")
         #expect(try Probe(clip).duration > 34)
     }
@@ -138,11 +140,8 @@ struct RecordingTests {
         usleep(6_300_000)
         let killedAt = Date().timeIntervalSince1970
         rec.kill9()
-        // Before any recovery: the file as the kill left it plays.
-        let media = try #require(ClipFiles(data).media.first)
+        let sealed = try #require(ClipFiles(data).media.first)
         #expect(ClipFiles(data).manifests.isEmpty)
-        #expect(try Media.fullDecodeErrors(media) == "")
-        let rawDuration = try Probe(media).duration
 
         // The next start repairs it: manifest from the journal, marked interrupted.
         let again = try RunningRecorder(data: data, extra: ["--for", "2"])
@@ -160,7 +159,12 @@ struct RecordingTests {
         // frame to storage.
         #expect(lost <= 1.15, "lost \(lost) s before the kill")
         #expect(lost >= -0.2)
-        #expect(abs(rawDuration - duration) < 0.1)
+        // The interrupted clip verifies (with a warning) and exports to a file that plays.
+        let verify = try Shell.run(BodycamBinary.path, ["verify", sealed])
+        #expect(verify.status == 0, "\(verify.stdout)")
+        #expect(verify.stdout.contains("interrupted at"))
+        let media = try Sealed.export(sealed, data: data)
+        #expect(abs(try Probe(media).duration - duration) < 0.1)
         #expect(try Media.fullDecodeErrors(media) == "")
         try checkFragments(m, mediaPath: media)
     }
@@ -188,7 +192,7 @@ struct RecordingTests {
         var frames = 0
         var seconds = 0.0
         for (i, m) in manifests.enumerated() {
-            let media = files.media[i]
+            let media = try Sealed.export(files.media[i], data: data)
             #expect(try Media.fullDecodeErrors(media) == "")
             let decoded = try Media.decodedFrames(media)
             #expect(decoded == (m["video"] as? [String: Any])?["frames"] as? Int)
@@ -226,7 +230,7 @@ struct RecordingTests {
         #expect(try rec.ctl("stop").status == 0)
         #expect(try rec.waitForExit() == 0)
         let files = ClipFiles(data)
-        let clip = try #require(files.media.first)
+        let clip = try Sealed.export(try #require(files.media.first), data: data)
         let m = try ClipFiles.manifest(try #require(files.manifests.first))
         let spans = try #require(m["mute_spans"] as? [[String: Any]])
         #expect(spans.count == 1)
@@ -261,7 +265,7 @@ struct RecordingTests {
         #expect(try rec.ctl("stop").status == 0)
         #expect(try rec.waitForExit() == 0)
         let files = ClipFiles(data)
-        let clip = try #require(files.media.first)
+        let clip = try Sealed.export(try #require(files.media.first), data: data)
         let m = try ClipFiles.manifest(try #require(files.manifests.first))
         let triggered = try #require(double(m["triggered_at"]))
         #expect(triggered < 0.1, "clip starts \(triggered) s before the press")
@@ -283,7 +287,7 @@ struct RecordingTests {
         #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
         #expect(try rec.ctl("stop").status == 0)
         #expect(try rec.waitForExit() == 0)
-        let clip = try #require(ClipFiles(data).media.first)
+        let clip = try Sealed.export(try #require(ClipFiles(data).media.first), data: data)
 
         // Flash frames: the bottom-right square (88 px at 1176,616 for 720p) turns white.
         let frames = try Shell.run("ffprobe", [

@@ -223,6 +223,18 @@ enum Media {
     }
 }
 
+/// Opens sealed clips the way an evidence examiner would: `bodycam export` with the agency key
+/// (on the sim board, the demo key the recorder made in DATA/keys).
+enum Sealed {
+    /// Exports `clip` (a `.mp4.age`) to a plaintext MP4 beside it; returns its path.
+    static func export(_ clip: String, data: String) throws -> String {
+        let out = clip.replacingOccurrences(of: ".mp4.age", with: ".export.mp4")
+        let r = try Shell.run(BodycamBinary.path, ["export", "--identity", data + "/keys/demo-agency.key", clip, "--output", out])
+        guard r.status == 0 else { throw TestFailure("export of \(clip) failed (\(r.status)): \(r.stderr)") }
+        return out
+    }
+}
+
 /// Clip files in a data directory.
 struct ClipFiles {
     var media: [String]
@@ -230,8 +242,8 @@ struct ClipFiles {
 
     init(_ data: String) {
         let dir = data + "/clips"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        media = names.filter { $0.hasSuffix(".mp4") }.sorted().map { dir + "/" + $0 }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.contains(".export.") }
+        media = names.filter { $0.hasSuffix(".mp4") || $0.hasSuffix(".mp4.age") }.sorted().map { dir + "/" + $0 }
         manifests = names.filter { $0.hasSuffix(".json") }.sorted().map { dir + "/" + $0 }
     }
 

@@ -35,13 +35,19 @@ wait_state() { # STATE TIMEOUT_S
 double_press() { hil_press "$1"; sleep 0.1; hil_release "$1"; sleep 0.2; hil_press "$1"; sleep 0.1; hil_release "$1"; }
 hold() { hil_press "$1"; sleep "$2"; hil_release "$1"; }
 
+# 2. The recorder, on the VM board, sealing to an agency key made for this run (the key comes
+#    out with the results so the host can open the clip; on a real device it never exists there).
+"$BODYCAM" keygen --agency "$OUT/agency.key" >/dev/null 2>"$OUT/keygen.log"
+result agency_key $?
+cp /etc/hil/bodycam.toml /tmp/bodycam.toml
+printf '\n[sealing]\nrecipient = "%s"\n' "$(cat "$OUT/agency.key.pub")" >>/tmp/bodycam.toml
+
 # 1. A board file naming a GPIO line that does not exist: exit 78, naming the line.
 sed 's/"bodycam-marker"/"bodycam-no-such-line"/' /etc/hil/qemu.toml >/tmp/bad-board.toml
-"$BODYCAM" run --board /tmp/bad-board.toml --data /tmp/bad --for 2 >"$OUT/bad-board.log" 2>&1
+"$BODYCAM" run --board /tmp/bad-board.toml --config /tmp/bodycam.toml --data /tmp/bad --for 2 >"$OUT/bad-board.log" 2>&1
 result bad_board_exit $?
 
-# 2. The recorder, on the VM board.
-"$BODYCAM" run --board /etc/hil/qemu.toml --config /etc/hil/bodycam.toml --data "$D" >"$OUT/bodycam.log" 2>&1 &
+"$BODYCAM" run --board /etc/hil/qemu.toml --config /tmp/bodycam.toml --data "$D" >"$OUT/bodycam.log" 2>&1 &
 PID=$!
 if ! wait_state buffering 90; then
     result buffering no
@@ -101,5 +107,6 @@ wait "$PID"
 result bodycam_exit $?
 kill "$TONE" 2>/dev/null
 cp "$D"/clips/* "$OUT/clips/" 2>/dev/null
+cp -r "$D/audit" "$OUT/audit" 2>/dev/null
 ls -l "$OUT/clips" >"$OUT/clips.txt"
 exit 0

@@ -1,0 +1,138 @@
+import BodycamAdapters
+import BodycamCore
+import BodycamEvidence
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Start-up repair of clips that were open when the power went (or the process was killed).
+///
+/// For each journal left behind: the entries are read up to the last whole one, the media file
+/// is cut back to what that entry committed (anything after it may be torn), a sealed clip's
+/// sealed tail is moved beside it, and the manifest is rebuilt from the entries, marked
+/// interrupted and signed. No key that opens a sealed clip is needed: nothing is decrypted.
+enum Recovery {
+    struct Recovered {
+        var clipID: String
+        var duration: Double
+        var cutBytes: Int
+    }
+
+    static func recoverInterrupted(_ data: DataDirectory, identity: DeviceIdentity?, logger: Logger) -> [Recovered] {
+        FileSystem.list(data.journal).filter { $0.hasSuffix(".jsonl") }.compactMap { name in
+            recover(journal: data.journal + "/" + name, clips: data.clips, identity: identity, reason: "power-loss",
+                    logger: logger)
+        }
+    }
+
+    /// Builds the manifest of the clip `journal` describes (see the type's comment). Also used
+    /// when writing a clip failed mid-way (`reason` "storage" or "error"): the clip is finalised
+    /// exactly as a power cut at that point would leave it.
+    static func recover(journal journalPath: String, clips: String, identity: DeviceIdentity?, reason: String,
+                        logger: Logger) -> Recovered?
+    {
+        let journalDir = (journalPath as NSString).deletingLastPathComponent
+        let name = (journalPath as NSString).lastPathComponent
+        let id = String(name.dropLast(6))
+        let manifestPath = clips + "/" + id + ".json"
+        if FileSystem.exists(manifestPath) {
+            // Closed properly; only the journal's removal was cut short.
+            unlink(journalPath)
+            removeTails(of: id, in: journalDir, keeping: nil)
+            return nil
+        }
+        guard let text = FileManager.default.contents(atPath: journalPath) else { return nil }
+        var entries: [JournalEntry] = []
+        let lines = text.split(separator: 0x0a, omittingEmptySubsequences: true)
+        for (i, line) in lines.enumerated() {
+            guard let e = try? Canonical.decoder().decode(JournalEntry.self, from: Data(line)) else {
+                // Only the last line can be torn by a power cut; anything else is damage.
+                if i != lines.count - 1 { logger.error("journal \(name): line \(i + 1) unreadable; stopping there") }
+                break
+            }
+            entries.append(e)
+        }
+        guard let header = entries.first, header.type == "clip", var m = header.header else {
+            logger.error("journal \(name) has no clip header; left in place for inspection")
+            return nil
+        }
+        if let key = identity?.publicKey {
+            let problems = JournalCheck.verify(entries, key: key, clipID: id)
+            if let first = problems.first {
+                // Keep what verifies up to the first problem: a torn or damaged tail.
+                logger.error("journal \(name): \(first.message)")
+                entries = Array(entries.prefix(first.index ?? entries.count))
+            }
+        }
+        m.journal = entries
+        m.fragments = entries.compactMap(\.fragment)
+        m.markers = entries.compactMap(\.marker)
+        m.muteSpans = []
+        for span in entries.compactMap(\.mute) {
+            if let last = m.muteSpans.last, last.end == nil, span.end != nil {
+                m.muteSpans[m.muteSpans.count - 1].end = span.end
+            } else {
+                m.muteSpans.append(span)
+            }
+        }
+        if let range = entries.first(where: { $0.type == "init" })?.range { m.initSegment = range }
+        let mediaPath = clips + "/" + m.file
+        let onDisk = FileSystem.size(mediaPath) ?? 0
+        let plaintextEnd = m.fragments.last.map { $0.offset + $0.size } ?? m.initSegment.size
+        var keep = plaintextEnd
+        let commits = entries.compactMap(\.seal)
+        if var sealed = m.sealed, let last = commits.last {
+            keep = last.size
+            sealed.chunks = commits.flatMap { $0.chunks }.sorted { $0.index < $1.index }.map(\.sha256)
+            sealed.size = last.size
+            sealed.finalChunk = false
+            if var tail = last.tail {
+                let target = id + ".tail.age"
+                if rename(journalDir + "/" + tail.file, clips + "/" + target) == 0 || FileSystem.exists(clips + "/" + target) {
+                    tail.file = target
+                    sealed.tail = tail
+                    FileSystem.syncDirectory(containing: clips + "/" + target)
+                } else {
+                    logger.error("clip \(id): sealed tail \(tail.file) missing; the last \(tail.plaintextSize) bytes are lost")
+                }
+            }
+            m.sealed = sealed
+        }
+        removeTails(of: id, in: journalDir, keeping: nil)
+        if onDisk > keep { truncate(mediaPath, off_t(keep)) }
+        m.sizeBytes = plaintextEnd
+        m.duration = m.fragments.last.map { $0.mediaTime + $0.duration } ?? 0
+        m.interrupted = true
+        m.endReason = reason
+        m.video?.frames = m.fragments.reduce(0) { $0 + $1.videoFrames }
+        if var a = m.audio {
+            a.packets = m.fragments.reduce(0) { $0 + $1.audioPackets }
+            m.audio = a
+        }
+        for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
+        do {
+            if let identity { try ManifestSeal.sign(&m, identity: identity) }
+            try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: manifestPath)
+            unlink(journalPath)
+            FileSystem.syncDirectory(containing: journalPath)
+            logger.warning(
+                "recovered interrupted clip \(m.clipId)",
+                metadata: ["duration": "\(String(format: "%.2f", m.duration))s", "cut_bytes": "\(max(0, onDisk - keep))",
+                           "reason": "\(reason)"])
+            return Recovered(clipID: m.clipId, duration: m.duration, cutBytes: max(0, onDisk - keep))
+        } catch {
+            logger.error("cannot write recovered manifest for \(m.clipId): \(error)")
+            return nil
+        }
+    }
+
+    /// Sealed tails of `id` left in the journal directory (older commits, or uncommitted).
+    static func removeTails(of id: String, in directory: String, keeping: String?) {
+        for name in FileSystem.list(directory) where name.hasPrefix(id + ".tail-") && name != keeping {
+            unlink(directory + "/" + name)
+        }
+    }
+}
