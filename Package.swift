@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries from Debian's packages, found with pkg-config.
@@ -54,10 +57,23 @@ let package = Package(
             dependencies: ["BodycamCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // Offload to the base station: SigV4 S3 client (AsyncHTTPClient), directory target.
+        .target(
+            name: "BodycamOffload",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "BodycamRuntime",
             dependencies: [
-                "BodycamCore", "BodycamTOML", "BodycamMedia", "BodycamAdapters", "BodycamEvidence",
+                "BodycamCore", "BodycamTOML", "BodycamMedia", "BodycamAdapters", "BodycamEvidence", "BodycamOffload",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -86,6 +102,8 @@ let package = Package(
             exclude: ["testkit"],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "BodycamOffloadTests", dependencies: ["BodycamOffload"], swiftSettings: strict),
         .testTarget(
             name: "BodycamIntegrationTests",
             dependencies: ["bodycam", "BodycamRuntime", .product(name: "Crypto", package: "swift-crypto")],

@@ -1,0 +1,140 @@
+import Crypto
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mounted share as the base station. Each file is copied to a temporary name in its final
+/// folder, synced (file, then folder), read back and hashed, and only then renamed into place
+/// (and the folder synced again): the share never shows a partial clip under its real name, and
+/// an existing file is never overwritten.
+public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
+    public let root: String
+    private let cancelled = CancelFlag()
+
+    public init(root: String) {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+    }
+
+    public var name: String { "directory \(root)" }
+
+    public func cancelAll() { cancelled.set() }
+
+    public func probe() throws(OffloadError) {
+        cancelled.clear()
+        var st = stat()
+        guard stat(root, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw OffloadError(.unavailable, "\(root): not a directory (share not mounted?)")
+        }
+        guard access(root, W_OK) == 0 else { throw OffloadError(.refused, "\(root): not writable") }
+    }
+
+    public func send(
+        _ object: LocalObject, progress: (Int64) -> Void, isCancelled: () -> Bool
+    ) throws(OffloadError) -> OffloadReceipt {
+        let file = try FileReader(path: object.path)
+        let final = root + "/" + object.key
+        let folder = (final as NSString).deletingLastPathComponent
+        try makeDirectories(folder)
+        let local = try file.sha256()
+        if access(final, F_OK) == 0 {
+            // Copied before (the answer lost in a crash): verify, never overwrite.
+            let there = try FileReader(path: final)
+            let digest = try there.sha256()
+            guard there.size == file.size, digest == local else {
+                throw OffloadError(.conflict, "\(final) exists and differs from the device's file")
+            }
+            return OffloadReceipt(
+                key: object.key, size: file.size, sha256: Hex.string(local), verifiedBy: "readback", sentBytes: 0,
+                resumedParts: 0, sentParts: 0, alreadyPresent: true)
+        }
+        let tmp = folder + "/." + (final as NSString).lastPathComponent + ".partial"
+        unlink(tmp)
+        let out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard out >= 0 else { throw OffloadError(.unavailable, "\(tmp): \(String(cString: strerror(errno)))") }
+        var ok = false
+        defer {
+            if !ok { unlink(tmp) }
+        }
+        var offset: Int64 = 0
+        let chunk = 1 << 20
+        do {
+            while offset < file.size {
+                if isCancelled() || cancelled.isSet {
+                    close(out)
+                    throw OffloadError(.cancelled, "cancelled")
+                }
+                let d = try file.read(offset: offset, count: Int(min(Int64(chunk), file.size - offset)))
+                if d.isEmpty { break }
+                let written = d.withUnsafeBytes { b -> Int in
+                    var done = 0
+                    while done < b.count {
+                        let n = write(out, b.baseAddress! + done, b.count - done)
+                        if n < 0 { if errno == EINTR { continue }; return -Int(errno) }
+                        done += n
+                    }
+                    return done
+                }
+                if written < 0 {
+                    close(out)
+                    throw OffloadError(.unavailable, "\(tmp): write: \(String(cString: strerror(Int32(-written))))")
+                }
+                offset += Int64(d.count)
+                progress(Int64(d.count))
+            }
+            if fsync(out) != 0 {
+                let e = errno
+                close(out)
+                throw OffloadError(.unavailable, "\(tmp): fsync: \(String(cString: strerror(e)))")
+            }
+            close(out)
+        }
+        StateFile.syncDirectory(of: tmp)
+        // Read back what the share holds.
+        let back = try FileReader(path: tmp)
+        let digest = try back.sha256()
+        guard back.size == file.size, digest == local else {
+            throw OffloadError(.mismatch, "\(tmp): read back \(back.size) bytes that do not match the device's file")
+        }
+        // link() fails if the name exists: never overwrite, even racing another writer. Shares
+        // without hard links (vfat, some SMB mounts) get a checked rename instead.
+        if link(tmp, final) == 0 {
+            unlink(tmp)
+        } else {
+            let e = errno
+            if e == EEXIST { throw OffloadError(.conflict, "\(final) appeared while copying") }
+            guard e == EPERM || e == ENOTSUP || e == ENOSYS || e == EXDEV, access(final, F_OK) != 0,
+                rename(tmp, final) == 0
+            else {
+                throw OffloadError(.unavailable, "\(final): \(String(cString: strerror(e)))")
+            }
+        }
+        ok = true
+        StateFile.syncDirectory(of: final)
+        return OffloadReceipt(
+            key: object.key, size: file.size, sha256: Hex.string(local), verifiedBy: "readback", sentBytes: file.size,
+            resumedParts: 0, sentParts: 1, alreadyPresent: false)
+    }
+
+    private func makeDirectories(_ path: String) throws(OffloadError) {
+        var built = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            built += "/" + part
+            if mkdir(built, 0o750) != 0 && errno != EEXIST {
+                throw OffloadError(.unavailable, "\(built): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+/// A flag any thread may set.
+final class CancelFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    func clear() { lock.withLock { value = false } }
+    var isSet: Bool { lock.withLock { value } }
+}
