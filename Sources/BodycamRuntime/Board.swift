@@ -66,10 +66,14 @@ struct BoardDescription: Sendable, Equatable {
     }
 
     struct Dock: Sendable, Equatable {
-        /// "socket" (ctl dock/undock) or "gpio" (a dock-detect line).
+        /// "socket" (ctl dock/undock), "gpio" (a dock-detect line), "power_supply" (a sysfs
+        /// `online` file, e.g. /sys/class/power_supply/usb/online) or "carrier" (a network
+        /// interface's link, /sys/class/net/IF/carrier).
         var kind: String
         var line: GPIOLineSpec?
         var options: GPIOLineOptions
+        /// The file read for "power_supply" and "carrier" (1 = docked).
+        var path: String?
     }
 
     var videoFormat: VideoFormat {
@@ -138,10 +142,26 @@ struct BoardDescription: Sendable, Equatable {
         }
         var dock = Dock(kind: "socket", line: nil, options: GPIOLineOptions(activeLow: false, bias: nil))
         if let d = try root.table("dock") {
-            dock.kind = try d.string("kind", oneOf: ["socket", "gpio"]) ?? dock.kind
+            dock.kind = try d.string("kind", oneOf: ["socket", "gpio", "power_supply", "carrier"]) ?? dock.kind
             dock.line = try lineSpec(d, "line")
             dock.options = try lineOptions(d, defaultActiveLow: false, defaultBias: nil)
             if dock.kind == "gpio" && dock.line == nil { throw d.fail("line", "is required for a GPIO dock-detect line") }
+            let path = try d.string("path")
+            let interface = try d.string("interface")
+            switch dock.kind {
+            case "power_supply":
+                guard let path, path.hasPrefix("/") else {
+                    throw d.fail("path", "is required for kind = \"power_supply\": the supply's online file, e.g. /sys/class/power_supply/usb/online")
+                }
+                dock.path = path
+            case "carrier":
+                guard let interface, !interface.isEmpty, !interface.contains("/") else {
+                    throw d.fail("interface", "is required for kind = \"carrier\": a network interface name, e.g. usb0")
+                }
+                dock.path = "/sys/class/net/\(interface)/carrier"
+            default:
+                break
+            }
             try d.finish()
         }
         try root.finish()

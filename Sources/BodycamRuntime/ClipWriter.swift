@@ -17,6 +17,8 @@ enum WriterCommand: @unchecked Sendable {
     case mute(clipID: String, ClipManifest.Span)
     case close(ClipClosing)
     case audit(AuditEvent)
+    /// Runs once everything before it is done (e.g. an audit line is on storage).
+    case barrier(@Sendable () -> Void)
 }
 
 /// Something for the audit log, stamped when it happened.
@@ -169,6 +171,7 @@ final class ClipWriter: @unchecked Sendable {
             journal(clip, &e)
         case .close(let c): close(c)
         case .audit(let a): writeAudit(a)
+        case .barrier(let done): done()
         }
     }
 

@@ -3,6 +3,10 @@ import BodycamEvidence
 import BodycamTOML
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The operator-facing policy: how to record (`--config`, TOML). Every key is optional; defaults
 /// are what a body camera should do out of the box. An unknown key, a wrong type or a value out of
 /// range is a configuration error (exit 78) naming the key and its line.
@@ -26,6 +30,8 @@ struct BodycamConfig: Sendable, Equatable {
     var sealingRecipient: String?
     var sealingEnabled = true
     var watermark = WatermarkSettings()
+    /// Where clips go when docked; nil: no offload configured (clips stay on the device).
+    var offload: OffloadSettings?
 
     /// Reads `text` (from `file`) strictly.
     static func parse(_ text: String, file: String) throws(ConfigError) -> BodycamConfig {
@@ -108,6 +114,10 @@ struct BodycamConfig: Sendable, Equatable {
             c.watermark.scale = try t.int("scale", range: 0...8).map(Int.init) ?? c.watermark.scale
             try t.finish()
         }
+        if let t = try root.table("offload") {
+            c.offload = try OffloadSettings.parse(t)
+            try t.finish()
+        }
         try root.finish()
         return c
     }
@@ -152,6 +162,117 @@ enum ConfigLoader {
         let text = try read(path, what: "config")
         do {
             return try BodycamConfig.parse(text, file: path)
+        } catch {
+            throw ConfigurationFailure(description: error.description)
+        }
+    }
+}
+
+/// `[offload]`: the base station and how clips leave the device.
+struct OffloadSettings: Sendable, Equatable {
+    enum Target: String, Sendable { case s3, directory }
+    enum Order: String, Sendable { case priority, oldest }
+    enum Retention: String, Sendable {
+        /// Delete the local copy as soon as the offloaded copy is verified.
+        case delete
+        /// Keep verified clips `keepDays` days.
+        case keepDays = "keep_days"
+        /// Keep verified clips until free space falls below `keepFreeMiB`, oldest deleted first.
+        case untilSpaceNeeded = "until_space_needed"
+    }
+
+    var target: Target = .s3
+    var endpoint = ""
+    var region = "us-east-1"
+    var bucket = ""
+    var prefix = ""
+    var credentialsFile: String?
+    var caFile: String?
+    var partSizeMiB = 8
+    var path = ""
+    var order: Order = .priority
+    var retention: Retention = .delete
+    var keepDays = 30.0
+    var keepFreeMiB = 1024
+    /// 0 = no cap.
+    var maxKbps = 0
+    /// A request that moves no byte this long is abandoned and retried.
+    var requestTimeoutSeconds = 30.0
+    var retryBaseSeconds = 2.0
+    var retryMaxSeconds = 300.0
+
+    static func parse(_ t: ConfigTable) throws(ConfigError) -> OffloadSettings {
+        var o = OffloadSettings()
+        o.target = Target(rawValue: try t.string("target", oneOf: ["s3", "directory"]) ?? "s3") ?? .s3
+        o.endpoint = try t.string("endpoint") ?? ""
+        o.region = try t.string("region") ?? o.region
+        o.bucket = try t.string("bucket") ?? ""
+        o.prefix = try t.string("prefix") ?? ""
+        o.credentialsFile = try t.string("credentials_file")
+        o.caFile = try t.string("ca_file")
+        o.partSizeMiB = try t.int("part_size_mib", range: 5...5120).map(Int.init) ?? o.partSizeMiB
+        o.path = try t.string("path") ?? ""
+        o.order = Order(rawValue: try t.string("order", oneOf: ["priority", "oldest"]) ?? "priority") ?? .priority
+        o.retention = Retention(
+            rawValue: try t.string("retention", oneOf: ["delete", "keep_days", "until_space_needed"]) ?? "delete") ?? .delete
+        o.keepDays = try t.double("keep_days", range: 0...3650) ?? o.keepDays
+        o.keepFreeMiB = try t.int("keep_free_mib", range: 1...10_000_000).map(Int.init) ?? o.keepFreeMiB
+        o.maxKbps = try t.int("max_kbps", range: 0...10_000_000).map(Int.init) ?? o.maxKbps
+        o.requestTimeoutSeconds = try t.double("request_timeout_seconds", range: 1...3600) ?? o.requestTimeoutSeconds
+        o.retryBaseSeconds = try t.double("retry_base_seconds", range: 0.05...3600) ?? o.retryBaseSeconds
+        o.retryMaxSeconds = try t.double("retry_max_seconds", range: 0.05...86400) ?? o.retryMaxSeconds
+        switch o.target {
+        case .s3:
+            if o.endpoint.isEmpty { throw t.fail("endpoint", "is required for target = \"s3\" (e.g. \"http://127.0.0.1:8333\")") }
+            if !(o.endpoint.hasPrefix("http://") || o.endpoint.hasPrefix("https://")) || URL(string: o.endpoint)?.host == nil {
+                throw t.fail("endpoint", "must be http://host[:port] or https://host[:port], found \"\(o.endpoint)\"")
+            }
+            if o.bucket.isEmpty { throw t.fail("bucket", "is required for target = \"s3\"") }
+            if !Self.isBucketName(o.bucket) { throw t.fail("bucket", "\"\(o.bucket)\" is not an S3 bucket name") }
+            if o.credentialsFile == nil { throw t.fail("credentials_file", "is required for target = \"s3\"") }
+        case .directory:
+            if o.path.isEmpty { throw t.fail("path", "is required for target = \"directory\"") }
+        }
+        if o.prefix.hasPrefix("/") || o.prefix.contains("..") || o.prefix.contains("//") {
+            throw t.fail("prefix", "must be a relative key prefix without '..' or '//', found \"\(o.prefix)\"")
+        }
+        while o.prefix.hasSuffix("/") { o.prefix.removeLast() }
+        if o.retryMaxSeconds < o.retryBaseSeconds {
+            throw t.fail("retry_max_seconds", "\(o.retryMaxSeconds) is below retry_base_seconds \(o.retryBaseSeconds)")
+        }
+        return o
+    }
+
+    static func isBucketName(_ s: String) -> Bool {
+        guard (3...63).contains(s.count), let f = s.first, let l = s.last, f.isLetter || f.isNumber, l.isLetter || l.isNumber
+        else { return false }
+        return s.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }
+    }
+}
+
+/// The S3 key pair, from its own file (`credentials_file`), which must not be readable by others.
+struct S3Credentials: Sendable {
+    var accessKeyID: String
+    var secretAccessKey: String
+
+    static func load(_ path: String) throws(ConfigurationFailure) -> S3Credentials {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw ConfigurationFailure(description: "\(path): cannot read the S3 credentials file ([offload] credentials_file): \(String(cString: strerror(errno)))")
+        }
+        guard st.st_mode & 0o077 == 0 else {
+            throw ConfigurationFailure(
+                description: "\(path): S3 credentials file has mode \(String(st.st_mode & 0o777, radix: 8)); refused: make it 0600 (chmod 600)")
+        }
+        let text = try ConfigLoader.read(path, what: "S3 credentials")
+        do throws(ConfigError) {
+            let t = try ConfigTable(parsing: text, file: path)
+            guard let id = try t.string("access_key_id"), !id.isEmpty else { throw t.fail("access_key_id", "is required") }
+            guard let secret = try t.string("secret_access_key"), !secret.isEmpty else {
+                throw t.fail("secret_access_key", "is required")
+            }
+            try t.finish()
+            return S3Credentials(accessKeyID: id, secretAccessKey: secret)
         } catch {
             throw ConfigurationFailure(description: error.description)
         }

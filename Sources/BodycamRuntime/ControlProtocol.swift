@@ -174,6 +174,16 @@ public enum ControlCommands {
         }
         lines.append("muted:      \(obj["muted"] as? Bool ?? false)")
         lines.append("docked:     \(obj["docked"] as? Bool ?? false)")
+        if let o = obj["offload"] as? [String: Any] {
+            if o["configured"] as? Bool == false {
+                lines.append("offload:    not configured, \(o["pending"] ?? 0) clip(s) on the device")
+            } else {
+                var line = "offload:    \(o["state"] ?? "?"), \(o["pending"] ?? 0) pending, \(o["uploaded"] ?? 0) uploaded"
+                if let c = o["current"] as? [String: Any] { line += ", sending \(c["object"] ?? "?")" }
+                lines.append(line)
+                if let e = o["last_error"] as? String { lines.append("last error: \(e)") }
+            }
+        }
         if let s = obj["storage"] as? [String: Any], let free = s["free_bytes"] as? Double {
             lines.append(String(format: "storage:    %.1f GiB free", free / 1_073_741_824))
         }

@@ -358,7 +358,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             s.clipsClosed += 1
             s.lastClip = manifest.clipId
         }
+        onClipClosed?()
     }
+
+    /// Told when a clip is final (the offload queue has something new).
+    var onClipClosed: (@Sendable () -> Void)?
 
     // MARK: - Inside the lock
 
@@ -626,10 +630,22 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     clockTrusted: s.clockPair.wall.trusted)))
     }
 
-    /// An audit line from outside the recorder (dock, faults, shutdown).
-    func audit(_ event: String, _ details: [String: String]) {
+    /// An audit line from outside the recorder (dock, offload, faults, shutdown). With `sync`,
+    /// returns once the line is on storage.
+    func audit(_ event: String, _ details: [String: String], sync: Bool = false) {
         let t = MonotonicTime(nanoseconds: SystemClock.monotonic())
         state.withLock { s in audit(&s, event, details, at: t) }
+        if sync && settings.audit {
+            let done = DispatchSemaphore(value: 0)
+            writer.submit(.barrier { done.signal() })
+            done.wait()
+        }
+    }
+
+    /// A light or motor action from outside the recorder (the dock LED of the offload queue).
+    func indicate(_ action: IndicatorAction) {
+        let t = MonotonicTime(nanoseconds: SystemClock.monotonic())
+        state.withLock { s in perform(&s, [.indicator(action)], now: t) }
     }
 
     /// Entries still owed to a clip (queued for the writer, or not yet cut) must stay in the ring.

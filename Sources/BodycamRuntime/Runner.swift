@@ -151,6 +151,8 @@ final class RecordingSystem: @unchecked Sendable {
     let started = MonotonicTime(nanoseconds: SystemClock.monotonic())
     let docked = Mutex(false)
     let hardware: Hardware
+    /// nil when no `[offload]` is configured: clips stay on the device.
+    let offloader: Offloader?
 
     init(board: BoardDescription, config: BodycamConfig, data: DataDirectory, evidence: Evidence, logger: Logger) throws {
         self.board = board
@@ -217,6 +219,20 @@ final class RecordingSystem: @unchecked Sendable {
             pipeline.watermark = Watermark(settings: config.watermark, deviceID: deviceID, format: format)
             pipeline.clock = recorder.clockPair
         }
+        if let o = config.offload {
+            let target = try Offloader.makeTarget(o, data: data)
+            let recorder = recorder
+            let offloader = Offloader(
+                settings: o, target: target, data: data, deviceID: deviceID, logger: logger,
+                audit: { event, details, sync in recorder.audit(event, details, sync: sync) },
+                indicate: { pattern in recorder.indicate(.led(.dock, pattern)) })
+            recorder.onClipClosed = { offloader.wake() }
+            self.offloader = offloader
+            logger.notice("offload to \(target.name) when docked (retention: \(o.retention.rawValue))")
+        } else {
+            offloader = nil
+            logger.notice("no [offload] configured: clips stay on the device")
+        }
         logger.notice(
             "bodycam \(deviceID) on board \(board.name): \(format), audio \(audioTrack.map { "\($0.sampleRate) Hz x\($0.channels) opus" } ?? "off"), pre-event \(config.preEventSeconds)s, ring \(ring.videoBytes / 1_048_576) MiB")
     }
@@ -256,6 +272,12 @@ final class RecordingSystem: @unchecked Sendable {
             obj["clip"] = ["id": id, "seconds": ((r.clipSeconds ?? 0) * 10).rounded() / 10, "markers": r.clipMarkers] as [String: Any]
         } else {
             obj["clip"] = NSNull()
+        }
+        if let offloader {
+            obj["offload"] = offloader.statusObject()
+        } else {
+            let pending = FileSystem.list(data.clips).filter { $0.hasSuffix(".json") }.count
+            obj["offload"] = ["configured": false, "pending": pending] as [String: Any]
         }
         var storage: [String: Any] = ["path": data.root]
         if let free = FileSystem.freeBytes(at: data.root) { storage["free_bytes"] = free }
@@ -323,8 +345,12 @@ final class RecorderService: Service, @unchecked Sendable {
             if changed {
                 logger.notice(on ? "docked" : "undocked")
                 s.recorder.audit(on ? "dock" : "undock", [:])
+                if s.offloader == nil { s.recorder.indicate(.led(.dock, on ? .on : .off)) }
+                s.offloader?.setDocked(on)
             }
         }
+        s.offloader?.start()
+        let dockPoller = s.board.dock.path.map { DockPoller(path: $0, kind: s.board.dock.kind, logger: logger, report: setDocked) }
         let wakeTarget = ControlLoopReference()
         let hooks = s.hardware.wire(recorder: s.recorder, docked: setDocked, wake: { wakeTarget.loop?.wake() })
         let control = ControlLoop(
@@ -337,6 +363,8 @@ final class RecorderService: Service, @unchecked Sendable {
         } catch {
             logger.critical("control socket: \(error)")
             exitCode.withLock { $0 = ExitCode.failure }
+            dockPoller?.stop()
+            s.offloader?.stop()
             s.writer.finish()
             return
         }
@@ -348,6 +376,9 @@ final class RecorderService: Service, @unchecked Sendable {
             stop.fire("signal")
         }
         logger.notice("stopping (\(stop.reason ?? "?"))")
+        dockPoller?.stop()
+        // Stop uploads first: a request in flight is cancelled and resumes at the next start.
+        s.offloader?.stop()
         s.recorder.audit("shutdown", ["reason": stop.reason ?? "unknown"])
         // The shutdown joins threads and waits on storage: do it off the cooperative pool.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
@@ -383,5 +414,47 @@ final class ControlLoopReference: @unchecked Sendable {
     var loop: ControlLoop? {
         get { lock.withLock { $0 } }
         set { lock.withLock { $0 = newValue } }
+    }
+}
+
+/// Reads a dock file (a power supply's `online`, an interface's `carrier`) once a second; sysfs
+/// attributes like these do not all support poll(), and a second is fast enough for a dock.
+final class DockPoller: @unchecked Sendable {
+    private let cond = Condition()
+    private var stopping = false
+    private var thread: DedicatedThread?
+
+    init(path: String, kind: String, logger: Logger, report: @escaping @Sendable (Bool) -> Void) {
+        thread = DedicatedThread(name: "bc-dock") { [self] in
+            var last: Bool?
+            var warned = false
+            while true {
+                let text = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                if text == nil && !warned {
+                    logger.warning("dock sensor (\(kind)) \(path) cannot be read: treated as undocked")
+                    warned = true
+                } else if text != nil {
+                    warned = false
+                }
+                let on = text == "1"
+                if on != last {
+                    last = on
+                    report(on)
+                }
+                let done = cond.withLock { () -> Bool in
+                    if !stopping { _ = cond.wait(untilMonotonic: SystemClock.monotonic() + 1_000_000_000) }
+                    return stopping
+                }
+                if done { return }
+            }
+        }
+    }
+
+    func stop() {
+        cond.withLock {
+            stopping = true
+            cond.broadcast()
+        }
+        thread?.join()
     }
 }

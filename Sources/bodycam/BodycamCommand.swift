@@ -12,7 +12,7 @@ struct Bodycam: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 success, 1 the job failed, 64 usage error, 78 configuration error.
             """,
-        subcommands: [Run.self, Ctl.self, Encode.self, Keygen.self, Verify.self, Export.self]
+        subcommands: [Run.self, Ctl.self, Encode.self, Keygen.self, Verify.self, Export.self, Offload.self]
     )
 }
 
@@ -230,6 +230,31 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let code = EvidenceCommands.export(identity: identity, clip: clip, output: output)
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Offload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send every pending clip and audit segment to the [offload] target now, without recording.",
+        discussion: """
+            The same queue, verification and retention as a docked recorder; not while one runs on the \
+            same data directory. Exit 0 when nothing is left, 1 when something could not be offloaded.
+            """)
+
+    @Option(help: "Configuration file (TOML) with an [offload] table.") var config: String?
+    @OptionGroup var dataOption: DataOption
+    @Option(help: "Give up on an item after this many failed attempts in a row.") var attempts: Int = 3
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "notice"
+
+    func validate() throws {
+        if !(1...100).contains(attempts) { throw ValidationError("--attempts must be 1–100") }
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() throws {
+        Runner.bootstrapLogging(level: Logger.Level(rawValue: logLevel) ?? .notice)
+        let code = OffloadCommand.run(config: config, data: dataOption.data, attempts: attempts)
         if code != 0 { throw ExitCode(code) }
     }
 }

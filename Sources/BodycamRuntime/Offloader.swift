@@ -1,0 +1,548 @@
+import BodycamAdapters
+import BodycamCore
+import BodycamOffload
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes an audit line; with `sync`, returns only once the line is on storage (a deletion must
+/// never be logged after the fact).
+typealias AuditSink = @Sendable (_ event: String, _ details: [String: String], _ sync: Bool) -> Void
+
+/// The offload queue: while docked, every finished clip (media, sealed tail if any, manifest) and
+/// every closed audit-log segment goes to the base station, and a clip's local copy is deleted
+/// only after the base station's copy is verified (and only then, per the retention policy).
+///
+/// The queue is the data directory itself: a clip is pending while its manifest is in
+/// `DATA/clips` and no verified mark is in `DATA/offload`, so nothing is lost across crashes and
+/// nothing is sent twice (objects are written with If-None-Match and verified when found). The
+/// S3 target keeps its multipart upload ids there too, so an upload resumes where it stopped.
+///
+/// It runs on its own thread; undocking cancels the request in flight at once.
+final class Offloader: @unchecked Sendable {
+    let settings: OffloadSettings
+    let target: any OffloadTarget
+    let data: DataDirectory
+    let deviceID: String
+    private let logger: Logger
+    private let audit: AuditSink
+    private let indicate: @Sendable (LEDPattern) -> Void
+    private let cond = Condition()
+    private var thread: DedicatedThread?
+
+    // Guarded by `cond`.
+    private var docked = false
+    private var stopping = false
+    private var wakeups = 0
+    private var state = "undocked"
+    private var reachable = false
+    private var failures: [String: (count: Int, next: Double, error: String)] = [:]
+    private var probeFailures = 0
+    private var probeNext = 0.0
+    private var lastError: String?
+    private var lastErrorAt: Double?
+    private var current: (item: String, object: String, sent: Int64, size: Int64)?
+    private var pendingClips = 0
+    private var pendingBytes: Int64 = 0
+    private var pendingAudit = 0
+    private var uploadedClips = 0
+    private var uploadedAudit = 0
+    private var deletedClips = 0
+    private var sentBytes: Int64 = 0
+    private var rate = 0.0
+    private var paceStart = 0.0
+    private var paceBytes: Int64 = 0
+    private var led: LEDPattern = .off
+    private var countsDirty = true
+
+    static let stateFolder = "offload"
+
+    init(settings: OffloadSettings, target: any OffloadTarget, data: DataDirectory, deviceID: String, logger: Logger,
+         audit: @escaping AuditSink, indicate: @escaping @Sendable (LEDPattern) -> Void) {
+        self.settings = settings
+        self.target = target
+        self.data = data
+        self.deviceID = deviceID
+        self.logger = logger
+        self.audit = audit
+        self.indicate = indicate
+    }
+
+    /// Builds the target the settings describe. Configuration problems (credentials) throw.
+    static func makeTarget(_ s: OffloadSettings, data: DataDirectory) throws(ConfigurationFailure) -> any OffloadTarget {
+        switch s.target {
+        case .directory:
+            return DirectoryTarget(root: s.path)
+        case .s3:
+            let creds = try S3Credentials.load(s.credentialsFile ?? "")
+            if let ca = s.caFile, access(ca, R_OK) != 0 {
+                throw ConfigurationFailure(description: "[offload] ca_file = \"\(ca)\": cannot read it")
+            }
+            let transport = HTTPTransport(stallTimeout: s.requestTimeoutSeconds, caFile: s.caFile)
+            let signer = SigV4Signer(accessKeyID: creds.accessKeyID, secretAccessKey: creds.secretAccessKey, region: s.region)
+            do {
+                let client = try S3Client(endpoint: s.endpoint, bucket: s.bucket, signer: signer, transport: transport)
+                return S3Target(client: client, partSize: s.partSizeMiB << 20, stateDirectory: data.root + "/" + stateFolder)
+            } catch {
+                throw ConfigurationFailure(description: "[offload] endpoint: \(error)")
+            }
+        }
+    }
+
+    var stateDirectory: String { data.root + "/" + Self.stateFolder }
+
+    // MARK: - Control
+
+    func start() {
+        try? FileSystem.makeDirectory(stateDirectory)
+        refreshCounts()
+        thread = DedicatedThread(name: "bc-offload") { [self] in loop() }
+    }
+
+    func stop() {
+        cond.withLock {
+            stopping = true
+            cond.broadcast()
+        }
+        target.cancelAll()
+        thread?.join()
+    }
+
+    /// The dock sensor changed. Undocking stops the request in flight now.
+    func setDocked(_ on: Bool) {
+        let changed = cond.withLock { () -> Bool in
+            guard docked != on else { return false }
+            docked = on
+            if on {
+                // A new dock: try everything again at once.
+                failures.removeAll()
+                probeFailures = 0
+                probeNext = 0
+            } else {
+                reachable = false
+                state = "undocked"
+            }
+            wakeups += 1
+            cond.broadcast()
+            return true
+        }
+        if changed && !on { target.cancelAll() }
+        if changed { updateLED() }
+    }
+
+    /// Something new to send (a clip closed).
+    func wake() {
+        cond.withLock {
+            wakeups += 1
+            countsDirty = true
+            cond.broadcast()
+        }
+    }
+
+    func statusObject() -> [String: Any] {
+        if cond.withLock({ countsDirty && !docked }) { refreshCounts() }
+        return cond.withLock {
+            var o: [String: Any] = [
+                "target": target.name, "state": state, "reachable": reachable, "pending": pendingClips,
+                "pending_bytes": pendingBytes, "pending_audit_segments": pendingAudit, "uploaded": uploadedClips,
+                "uploaded_audit_segments": uploadedAudit, "deleted": deletedClips, "bytes": sentBytes,
+                "rate_bytes_per_second": rate.rounded(), "retrying": failures.count,
+            ]
+            o["last_error"] = lastError ?? NSNull()
+            o["last_error_utc"] = lastErrorAt.map { UTCFormat.iso8601($0) } ?? NSNull()
+            if let c = current {
+                o["current"] = ["item": c.item, "object": c.object, "bytes_sent": c.sent, "size": c.size] as [String: Any]
+            } else {
+                o["current"] = NSNull()
+            }
+            let now = Self.now()
+            if let next = failures.values.map(\.next).min(), next > now { o["retry_in"] = ((next - now) * 10).rounded() / 10 }
+            return o
+        }
+    }
+
+    // MARK: - The worker
+
+    private static func now() -> Double { Double(SystemClock.monotonic()) / 1e9 }
+
+    private var isCancelled: Bool { cond.withLock { stopping || !docked } }
+
+    private func loop() {
+        while true {
+            let (go, seen) = cond.withLock { () -> (Bool, Int) in
+                while !stopping && !docked { cond.wait() }
+                return (!stopping, wakeups)
+            }
+            guard go else { return }
+            let outcome = step()
+            switch outcome {
+            case .worked: continue
+            case .wait(let seconds):
+                cond.withLock {
+                    let deadline = SystemClock.monotonic() + Int64(seconds * 1e9)
+                    while !stopping && docked && wakeups == seen {
+                        if !cond.wait(untilMonotonic: deadline) { break }
+                    }
+                }
+            }
+        }
+    }
+
+    enum Outcome { case worked, wait(Double) }
+
+    /// One step: confirm the base station, then send the most urgent item that is not backing off.
+    func step() -> Outcome {
+        let now = Self.now()
+        let needProbe = cond.withLock { !reachable }
+        if needProbe {
+            let wait = cond.withLock { probeNext - now }
+            if wait > 0 { return .wait(wait) }
+            setState("probing")
+            do {
+                try target.probe()
+                cond.withLock {
+                    reachable = true
+                    probeFailures = 0
+                }
+                logger.notice("base station reachable: \(target.name)")
+                audit("base_station", ["target": target.name, "reachable": "true"], false)
+            } catch {
+                if error.kind == .cancelled { return .worked }
+                let delay = cond.withLock { () -> Double in
+                    probeFailures += 1
+                    let d = backoff(probeFailures)
+                    probeNext = Self.now() + d
+                    return d
+                }
+                noteFailure("base station \(target.name): \(error)", item: nil)
+                setState("unreachable")
+                return .wait(delay)
+            }
+        }
+        let items = scan()
+        cond.withLock {
+            pendingClips = items.filter { $0.kind == .clip }.count
+            pendingBytes = items.filter { $0.kind == .clip }.reduce(0) { $0 + $1.bytes }
+            pendingAudit = items.filter { $0.kind == .audit }.count
+        }
+        sweepRetention()
+        let ready = cond.withLock { () -> OffloadItem? in
+            items.first { failures[$0.name].map { $0.next <= now } ?? true }
+        }
+        guard let item = ready else {
+            if items.isEmpty {
+                setState("idle")
+                return .wait(2)
+            }
+            setState("waiting")
+            let next = cond.withLock { failures.values.map(\.next).min() ?? now + 1 }
+            return .wait(max(0.05, next - now))
+        }
+        send(item)
+        return .worked
+    }
+
+    private func setState(_ s: String) {
+        let changed = cond.withLock { () -> Bool in
+            defer { state = s }
+            return state != s
+        }
+        if changed { updateLED() }
+    }
+
+    private func updateLED() {
+        let pattern: LEDPattern = cond.withLock {
+            if !docked { return .off }
+            switch state {
+            case "uploading": return .blink(onMilliseconds: 250, offMilliseconds: 250)
+            case "unreachable", "waiting": return .blink(onMilliseconds: 100, offMilliseconds: 900)
+            default: return .on
+            }
+        }
+        let changed = cond.withLock { () -> Bool in
+            defer { led = pattern }
+            return led != pattern
+        }
+        if changed { indicate(pattern) }
+    }
+
+    /// Exponential backoff with jitter: base·2^(n-1), capped, times a random 0.5–1.
+    private func backoff(_ n: Int) -> Double {
+        let raw = settings.retryBaseSeconds * pow(2, Double(min(n - 1, 30)))
+        return min(settings.retryMaxSeconds, raw) * Double.random(in: 0.5...1)
+    }
+
+    private func noteFailure(_ message: String, item: String?) {
+        logger.error("offload: \(message)")
+        cond.withLock {
+            lastError = message
+            lastErrorAt = SystemClock.realtime()
+        }
+    }
+
+    // MARK: - Items
+
+    enum ItemKind { case clip, audit }
+
+    struct OffloadItem {
+        var kind: ItemKind
+        var name: String
+        var objects: [LocalObject]
+        var bytes: Int64
+        var priority: Bool
+        var sortKey: String
+    }
+
+    /// Everything not yet offloaded, most urgent first: clips (with markers or detector triggers
+    /// first, by `order`), then closed audit-log segments.
+    func scan() -> [OffloadItem] {
+        var clips: [OffloadItem] = []
+        let marks = Set(FileSystem.list(stateDirectory).filter { $0.hasSuffix(".verified") }.map { String($0.dropLast(9)) })
+        for name in FileSystem.list(data.clips) where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            let id = String(name.dropLast(5))
+            guard !marks.contains(id), !FileSystem.exists(data.journal + "/" + id + ".jsonl") else { continue }
+            guard let item = clipItem(id) else { continue }
+            clips.append(item)
+        }
+        clips.sort { a, b in
+            if settings.order == .priority && a.priority != b.priority { return a.priority }
+            return a.sortKey < b.sortKey
+        }
+        var audits: [OffloadItem] = []
+        let auditDir = data.root + "/audit"
+        let segments = FileSystem.list(auditDir).filter { $0.hasPrefix("audit-") && $0.hasSuffix(".jsonl") }.sorted()
+        // The newest segment is the one being written.
+        for name in segments.dropLast() where !marks.contains("audit." + name) {
+            let path = auditDir + "/" + name
+            audits.append(OffloadItem(
+                kind: .audit, name: "audit." + name,
+                objects: [LocalObject(path: path, key: keyPrefix(deviceID) + "audit/" + name, contentType: "application/x-ndjson")],
+                bytes: Int64(FileSystem.size(path) ?? 0), priority: false, sortKey: name))
+        }
+        return clips + audits
+    }
+
+    private func keyPrefix(_ device: String) -> String {
+        (settings.prefix.isEmpty ? "" : settings.prefix + "/") + device + "/"
+    }
+
+    private func clipItem(_ id: String) -> OffloadItem? {
+        let manifestPath = data.clips + "/" + id + ".json"
+        guard let raw = FileManager.default.contents(atPath: manifestPath),
+            let m = try? JSONSerialization.jsonObject(with: raw) as? [String: Any]
+        else {
+            logger.warning("offload: \(manifestPath) is not a readable manifest; left in place")
+            return nil
+        }
+        let media = (m["file"] as? String).flatMap { $0.contains("/") ? nil : $0 } ?? (id + ".mp4.age")
+        let mediaPath = data.clips + "/" + media
+        guard FileSystem.exists(mediaPath) else { return nil }
+        let device = (m["device_id"] as? String).flatMap { ClipID.isValidDeviceID($0) ? $0 : nil } ?? deviceID
+        let parts = id.split(separator: "-")
+        var day = "unknown-date/"
+        if parts.count >= 3 {
+            let stamp = parts[parts.count - 2]
+            if stamp.count == 16, stamp.hasSuffix("Z") {
+                let s = Array(stamp)
+                day = "\(String(s[0..<4]))/\(String(s[4..<6]))/\(String(s[6..<8]))/"
+            }
+        }
+        let base = keyPrefix(device) + day
+        var objects = [LocalObject(path: mediaPath, key: base + media, contentType: media.hasSuffix(".age") ? "application/octet-stream" : "video/mp4")]
+        let tail = data.clips + "/" + id + ".tail.age"
+        if FileSystem.exists(tail) {
+            objects.append(LocalObject(path: tail, key: base + id + ".tail.age", contentType: "application/octet-stream"))
+        }
+        // The manifest last: its presence on the store says the clip is complete there.
+        objects.append(LocalObject(path: manifestPath, key: base + id + ".json", contentType: "application/json"))
+        let markers = (m["markers"] as? [Any])?.count ?? 0
+        let trigger = m["trigger"] as? String ?? ""
+        let start = (m["start_unix"] as? Double) ?? 0
+        let bytes = objects.reduce(Int64(0)) { $0 + Int64(FileSystem.size($1.path) ?? 0) }
+        return OffloadItem(
+            kind: .clip, name: id, objects: objects, bytes: bytes, priority: markers > 0 || trigger == "detector",
+            sortKey: String(format: "%017.3f", start) + id)
+    }
+
+    // MARK: - Sending
+
+    private func send(_ item: OffloadItem) {
+        setState("uploading")
+        var receipts: [OffloadReceipt] = []
+        let started = Self.now()
+        cond.withLock {
+            paceStart = started
+            paceBytes = 0
+        }
+        for object in item.objects {
+            let size = Int64(FileSystem.size(object.path) ?? 0)
+            cond.withLock { current = (item.name, (object.path as NSString).lastPathComponent, 0, size) }
+            let t0 = Self.now()
+            do {
+                let r = try target.send(object, progress: { [self] n in progressed(n) }, isCancelled: { [self] in isCancelled })
+                receipts.append(r)
+                let dt = max(Self.now() - t0, 1e-6)
+                if r.sentBytes > 0 {
+                    cond.withLock { rate = Double(r.sentBytes) / dt }
+                }
+                var details = ["item": item.name, "key": r.key, "size": "\(r.size)", "sha256": r.sha256,
+                               "verified_by": r.verifiedBy, "sent_bytes": "\(r.sentBytes)"]
+                if r.resumedParts > 0 { details["resumed_parts"] = "\(r.resumedParts)" }
+                if r.alreadyPresent { details["already_present"] = "true" }
+                audit("uploaded", details, false)
+            } catch {
+                cond.withLock { current = nil }
+                if error.kind == .cancelled {
+                    logger.notice("offload of \(item.name) interrupted (undocked or stopping); it resumes at the next dock")
+                    return
+                }
+                let (n, delay) = cond.withLock { () -> (Int, Double) in
+                    let n = (failures[item.name]?.count ?? 0) + 1
+                    let d = backoff(n)
+                    failures[item.name] = (n, Self.now() + d, error.description)
+                    if error.kind == .unavailable { reachable = false; probeNext = Self.now() + d; probeFailures += 1 }
+                    return (n, d)
+                }
+                noteFailure("\(item.name): \(error) (attempt \(n); retrying in \(String(format: "%.1f", delay)) s)", item: item.name)
+                audit("offload_failed", ["item": item.name, "object": object.key, "error": error.description,
+                                         "kind": "\(error.kind)", "attempt": "\(n)"], false)
+                return
+            }
+        }
+        cond.withLock {
+            current = nil
+            failures[item.name] = nil
+        }
+        let elapsed = Self.now() - started
+        let total = receipts.reduce(Int64(0)) { $0 + $1.size }
+        let sent = receipts.reduce(Int64(0)) { $0 + $1.sentBytes }
+        logger.notice(
+            "offloaded \(item.name): \(total) bytes verified (\(sent) sent in \(String(format: "%.3f", elapsed)) s, \(String(format: "%.1f", Double(sent) / max(elapsed, 1e-6) / 1e6)) MB/s) to \(target.name)")
+        // On storage before anything is deleted.
+        audit("offload_verified", [
+            "item": item.name, "objects": receipts.map(\.key).joined(separator: " "),
+            "sha256": receipts.map(\.sha256).joined(separator: " "),
+            "verified_by": receipts.map(\.verifiedBy).joined(separator: " "), "target": target.name,
+        ], true)
+        switch item.kind {
+        case .audit:
+            mark(item.name)
+            cond.withLock { uploadedAudit += 1 }
+        case .clip:
+            cond.withLock { uploadedClips += 1 }
+            if settings.retention == .delete {
+                delete(item, reason: "offloaded")
+            } else {
+                mark(item.name)
+            }
+        }
+        refreshCounts()
+    }
+
+    /// Called by the target after each piece; paces to `max_kbps` (interrupted by an undock).
+    private func progressed(_ n: Int64) {
+        cond.withLock {
+            sentBytes += n
+            if var c = current {
+                c.sent += n
+                current = c
+            }
+            paceBytes += n
+        }
+        guard settings.maxKbps > 0 else { return }
+        let (start, bytes) = cond.withLock { (paceStart, paceBytes) }
+        let due = start + Double(bytes) / (Double(settings.maxKbps) * 125)
+        cond.withLock {
+            let deadline = Int64(due * 1e9)
+            while !stopping && docked && SystemClock.monotonic() < deadline {
+                if !cond.wait(untilMonotonic: deadline) { break }
+            }
+        }
+    }
+
+    private func mark(_ name: String) {
+        let body = "{\"verified_utc\":\"\(UTCFormat.iso8601(SystemClock.realtime()))\",\"unix\":\(SystemClock.realtime())}\n"
+        do {
+            try StateFile.write(Data(body.utf8), to: stateDirectory + "/" + name + ".verified")
+        } catch {
+            logger.error("offload: cannot record \(name) as offloaded: \(error); it will be verified again")
+        }
+    }
+
+    /// Deletes a verified clip's files (media, tail, manifest), the manifest last.
+    private func delete(_ item: OffloadItem, reason: String) {
+        var removed: [String] = []
+        for object in item.objects {
+            if unlink(object.path) == 0 {
+                removed.append((object.path as NSString).lastPathComponent)
+            } else if errno != ENOENT {
+                logger.error("offload: cannot delete \(object.path): \(String(cString: strerror(errno)))")
+            }
+        }
+        FileSystem.syncDirectory(containing: data.clips + "/x")
+        StateFile.remove(stateDirectory + "/" + item.name + ".verified")
+        cond.withLock { deletedClips += 1 }
+        audit("deleted", ["clip": item.name, "files": removed.joined(separator: " "), "reason": reason], false)
+        logger.info("deleted \(item.name) from the device (\(reason))")
+    }
+
+    /// Retention for clips kept after their verified offload.
+    private func sweepRetention() {
+        guard settings.retention != .delete else { return }
+        var kept: [(id: String, unix: Double)] = []
+        for name in FileSystem.list(stateDirectory) where name.hasSuffix(".verified") && !name.hasPrefix("audit.") {
+            let id = String(name.dropLast(9))
+            guard FileSystem.exists(data.clips + "/" + id + ".json") else {
+                StateFile.remove(stateDirectory + "/" + name)
+                continue
+            }
+            let text = (try? String(contentsOfFile: stateDirectory + "/" + name, encoding: .utf8)) ?? ""
+            let unix = text.range(of: "\"unix\":").flatMap { Double(text[$0.upperBound...].prefix { "0123456789.".contains($0) }) } ?? 0
+            kept.append((id, unix))
+        }
+        kept.sort { $0.unix < $1.unix }
+        for k in kept {
+            let expired: Bool
+            switch settings.retention {
+            case .keepDays: expired = SystemClock.realtime() - k.unix >= settings.keepDays * 86_400
+            case .untilSpaceNeeded: expired = (FileSystem.freeBytes(at: data.clips) ?? .max) < Int64(settings.keepFreeMiB) << 20
+            case .delete: expired = true
+            }
+            guard expired, let item = clipItem(k.id) else { continue }
+            delete(item, reason: settings.retention == .keepDays ? "retention: kept \(settings.keepDays) days" : "retention: space needed")
+        }
+    }
+
+    private func refreshCounts() {
+        let items = scan()
+        cond.withLock {
+            countsDirty = false
+            pendingClips = items.filter { $0.kind == .clip }.count
+            pendingBytes = items.filter { $0.kind == .clip }.reduce(0) { $0 + $1.bytes }
+            pendingAudit = items.filter { $0.kind == .audit }.count
+        }
+    }
+
+    // MARK: - `bodycam offload`
+
+    /// Sends everything pending now, on the calling thread. Returns the items left (each failed
+    /// `attempts` times in a row).
+    func drain(attempts: Int) -> [String] {
+        cond.withLock { docked = true }
+        try? FileSystem.makeDirectory(stateDirectory)
+        while true {
+            let items = scan()
+            let left = cond.withLock { items.filter { (failures[$0.name]?.count ?? 0) < attempts } }
+            if left.isEmpty || cond.withLock({ probeFailures >= attempts }) {
+                return items.map(\.name)
+            }
+            switch step() {
+            case .worked: continue
+            case .wait(let s): usleep(useconds_t(min(s, 60) * 1e6))
+            }
+        }
+    }
+}

@@ -1,0 +1,410 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Offload to a real SeaweedFS (Object Lock bucket) through our fault-injecting proxy, checked
+/// with the aws CLI: every clip and manifest exactly once (one version each), byte-identical,
+/// deleted on the device only after the audit log shows its verification.
+@Suite(.serialized)
+struct OffloadTests {
+    func bodycam(_ args: [String]) throws -> CommandResult { try Shell.run(BodycamBinary.path, args) }
+
+    /// The sim board at a high bitrate (CRF 12, up to 24 Mbit/s, about 3 MB a second) so clips of
+    /// a few seconds span several 5 MiB parts.
+    func config(_ dir: TemporaryDirectory, endpoint: String, credentials: String, bucket: String = "cam1",
+                retry: (base: Double, max: Double) = (0.2, 1.5), offloadExtra: String = "") -> String {
+        dir.file("config.toml", """
+            [device]
+            id = "cam-7"
+            [recording]
+            pre_event_seconds = 1
+            [buttons]
+            hold_seconds = 0.5
+            [video]
+            crf = 12
+            max_bitrate_kbps = 24000
+            [offload]
+            target = "s3"
+            endpoint = "\(endpoint)"
+            bucket = "\(bucket)"
+            prefix = "evidence"
+            credentials_file = "\(credentials)"
+            part_size_mib = 5
+            retry_base_seconds = \(retry.base)
+            retry_max_seconds = \(retry.max)
+            request_timeout_seconds = 3
+            \(offloadExtra)
+            """)
+    }
+
+    /// Records `lengths.count` clips (seconds after the press), a marker in every third.
+    func record(_ rec: RunningRecorder, lengths: [Double]) throws {
+        for (i, length) in lengths.enumerated() {
+            try rec.ctl("press", "record", "--double")
+            if i % 3 == 0 {
+                usleep(useconds_t(length * 0.5e6))
+                try rec.ctl("press", "marker")
+                usleep(useconds_t(length * 0.5e6))
+            } else {
+                usleep(useconds_t(length * 1e6))
+            }
+            try rec.ctl("press", "record", "--hold", "0.7")
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let s = try rec.status()
+            if s["clips"] as? Int == lengths.count && s["state"] as? String == "buffering" { return }
+            usleep(100_000)
+        }
+        throw TestFailure("\(lengths.count) clips not closed:\n\(rec.log.suffix(3000))")
+    }
+
+    func offload(_ rec: RunningRecorder) throws -> [String: Any] {
+        (try rec.status()["offload"] as? [String: Any]) ?? [:]
+    }
+
+    /// Waits until nothing is pending and nothing is in flight.
+    func waitDrained(_ rec: RunningRecorder, timeout: Double) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = try offload(rec)
+            if last["pending"] as? Int == 0, last["pending_audit_segments"] as? Int == 0, last["current"] is NSNull { return }
+            usleep(200_000)
+        }
+        throw TestFailure("offload not done in \(timeout) s: \(last)\n\(rec.log.suffix(4000))")
+    }
+
+    /// Copies of the device's clip files, taken before docking (the device deletes its own).
+    func snapshot(_ data: String, into dir: String) throws -> [String: String] {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var out: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: data + "/clips") {
+            try FileManager.default.copyItem(atPath: data + "/clips/" + name, toPath: dir + "/" + name)
+            out[name] = try sha256Hex(dir + "/" + name)
+        }
+        return out
+    }
+
+    /// The store's copy of every snapshot file: exactly one version, same bytes.
+    func checkBucket(_ station: BaseStation, snapshot: [String: String], work: String) throws {
+        let versions = try station.versions(prefix: "evidence/cam-7/")
+        for (name, sha) in snapshot {
+            let keys = versions.keys.filter { $0.hasSuffix("/" + name) && !$0.contains("/audit/") }
+            #expect(keys.count == 1, "\(name): keys \(keys)")
+            guard let key = keys.first else { continue }
+            #expect(versions[key] == 1, "\(key) has \(versions[key] ?? 0) versions")
+            let parts = key.split(separator: "/")
+            #expect(parts.count == 6 && parts[0] == "evidence" && parts[1] == "cam-7" && parts[2].count == 4, "\(key)")
+            _ = try station.download(key, to: work + "/dl-" + name)
+            #expect(try sha256Hex(work + "/dl-" + name) == sha, "\(key) differs from the device's copy")
+        }
+    }
+
+    /// Every deletion in the audit log comes after that clip's verified offload.
+    func checkAuditOrder(_ data: String, clips: [String]) throws -> Int {
+        let lines = try auditLines(data)
+        var verifiedAt: [String: Int] = [:]
+        var deleted = 0
+        for (i, l) in lines.enumerated() {
+            let d = l["details"] as? [String: String] ?? [:]
+            switch l["event"] as? String {
+            case "offload_verified": if let item = d["item"] { verifiedAt[item] = verifiedAt[item] ?? i }
+            case "deleted":
+                let clip = d["clip"] ?? ""
+                #expect(verifiedAt[clip] != nil, "\(clip) deleted at audit line \(i) before any verified offload")
+                deleted += 1
+            default: break
+            }
+        }
+        for c in clips { #expect(verifiedAt[c] != nil, "no offload_verified for \(c)") }
+        return deleted
+    }
+
+    func clipIDs(_ snapshot: [String: String]) -> [String] {
+        snapshot.keys.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    /// UploadPart requests the store received in full and answered (or whose answer was cut):
+    /// at most one per part of an upload, i.e. an interruption re-sends only the part in flight.
+    func checkNoPartStoredTwice(_ proxy: FaultProxy) throws -> (parts: Int, interrupted: Int) {
+        var full: [String: Int] = [:]
+        var interrupted = 0
+        for r in try proxy.log() {
+            guard r["method"] as? String == "PUT", let q = r["query"] as? String, q.contains("partNumber=") else { continue }
+            // What the store itself answered (a cut or corrupted answer still means it stored the
+            // part; an injected error or garbage answer means it never saw it).
+            if r["upstream_status"] as? Int == 200 {
+                full[(r["path"] as? String ?? "") + "?" + q, default: 0] += 1
+            } else {
+                interrupted += 1
+            }
+        }
+        for (k, n) in full where n > 1 { Issue.record("part stored \(n) times: \(k)") }
+        return (full.count, interrupted)
+    }
+
+    @Test("20 clips offload through faults and 50 random dock/undock cycles: each exactly once, identical, deleted only after verification")
+    func offloadThroughFaultsAndDockCycles() throws {
+        let dir = TemporaryDirectory("bodycam-offload")
+        let station = try BaseStation()
+        let proxy = try FaultProxy(upstreamPort: station.port, log: dir.path + "/proxy.log", seed: 7)
+        let data = dir.path + "/data"
+        let cfg = config(dir, endpoint: proxy.endpoint, credentials: station.credentialsFile(in: dir.path),
+                         offloadExtra: "max_kbps = 80000")
+        let rec = try RunningRecorder(data: data, config: cfg)
+        try rec.waitForState("buffering")
+        var rng = SystemRandomNumberGenerator()
+        let lengths = (0..<20).map { i in [0.3, 1.2, 2.0, 3.5][i % 4] + Double.random(in: 0...0.5, using: &rng) }
+        try record(rec, lengths: lengths)
+        let snap = try snapshot(data, into: dir.path + "/snapshot")
+        let clips = clipIDs(snap)
+        #expect(clips.count == 20)
+
+        try proxy.random(
+            probability: 0.12,
+            kinds: [["kind": "cut_request", "after_bytes": 300_000], ["kind": "cut_response"], ["kind": "status", "status": 503],
+                    ["kind": "status", "status": 500], ["kind": "stall", "seconds": 4], ["kind": "corrupt_checksum"],
+                    ["kind": "garbage"]],
+            seed: 11)
+        for _ in 0..<50 {
+            try rec.ctl("dock")
+            usleep(useconds_t(Double.random(in: 0.05...0.6, using: &rng) * 1e6))
+            try rec.ctl("undock")
+            usleep(useconds_t(Double.random(in: 0.02...0.2, using: &rng) * 1e6))
+        }
+        let during = try offload(rec)
+        try proxy.reset()
+        try rec.ctl("dock")
+        try waitDrained(rec, timeout: 180)
+        let status = try rec.status()
+        #expect(status["docked"] as? Bool == true)
+        try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0)
+
+        try checkBucket(station, snapshot: snap, work: dir.path)
+        let remaining = try FileManager.default.contentsOfDirectory(atPath: data + "/clips")
+        #expect(remaining.isEmpty, "left on the device: \(remaining)")
+        #expect(try checkAuditOrder(data, clips: clips) == 20)
+        let parts = try checkNoPartStoredTwice(proxy)
+        let faults = try proxy.log().filter { $0["fault"] is String }.count
+        #expect(faults > 10, "the proxy injected only \(faults) faults")
+        let undocks = try auditLines(data).filter { $0["event"] as? String == "undock" }.count
+        #expect(undocks >= 50)
+        print("offload: \(parts.parts) parts stored once each, \(parts.interrupted) part requests interrupted, \(faults) faults injected; pending during the dock cycles: \(during["pending"] ?? "?")")
+    }
+
+    @Test("kill -9 during an upload, restart: the upload resumes from the stored parts; nothing lost or duplicated")
+    func killDuringUploadResumes() throws {
+        let dir = TemporaryDirectory("bodycam-offload-kill")
+        let station = try BaseStation()
+        let proxy = try FaultProxy(upstreamPort: station.port, log: dir.path + "/proxy.log")
+        let data = dir.path + "/data"
+        let cfg = config(dir, endpoint: proxy.endpoint, credentials: station.credentialsFile(in: dir.path),
+                         offloadExtra: "max_kbps = 16000")
+        var rec = try RunningRecorder(data: data, config: cfg)
+        try rec.waitForState("buffering")
+        try record(rec, lengths: [7])
+        let snap = try snapshot(data, into: dir.path + "/snapshot")
+        let media = snap.keys.first { $0.hasSuffix(".mp4.age") }!
+        let size = (try FileManager.default.attributesOfItem(atPath: dir.path + "/snapshot/" + media)[.size] as? Int) ?? 0
+        #expect(size > 15 << 20, "clip of \(size) bytes is too small to need several parts")
+        try rec.ctl("dock")
+        // Wait until at least two parts are stored, then pull the plug.
+        let deadline = Date().addingTimeInterval(60)
+        func storedParts() throws -> Int {
+            try proxy.log().filter { ($0["query"] as? String ?? "").contains("partNumber=") && $0["status"] as? Int == 200 }.count
+        }
+        while try storedParts() < 2 && Date() < deadline { usleep(50_000) }
+        rec.kill9()
+        let before = try storedParts()
+        #expect(before >= 2)
+        rec = try RunningRecorder(data: data, config: cfg)
+        try rec.waitForState("buffering")
+        try rec.ctl("dock")
+        try waitDrained(rec, timeout: 120)
+        try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0)
+        try checkBucket(station, snapshot: snap, work: dir.path)
+        _ = try checkNoPartStoredTwice(proxy)
+        let uploads = try auditLines(data).filter { $0["event"] as? String == "uploaded" }
+            .compactMap { $0["details"] as? [String: String] }.filter { ($0["key"] ?? "").hasSuffix(".mp4.age") }
+        #expect(uploads.count == 1)
+        #expect(Int(uploads.first?["resumed_parts"] ?? "0")! >= before, "\(uploads)")
+        // Only one multipart upload was ever started for the clip.
+        let creates = try proxy.log().filter { $0["method"] as? String == "POST" && ($0["query"] as? String ?? "").hasPrefix("uploads") }
+        #expect(creates.count == 1)
+    }
+
+    @Test("wrong credentials, a missing bucket: clear errors in status and log, nothing deleted, retried")
+    func refusedByTheStore() throws {
+        let station = try BaseStation()
+        // SeaweedFS answers a bucket outside the key's rights with AccessDenied, not NoSuchBucket.
+        for (label, secret, bucket, expected) in [("wrong secret", "not-the-secret", "cam1", ["SignatureDoesNotMatch"]),
+                                                  ("missing bucket", nil, "no-such-bucket", ["NoSuchBucket", "AccessDenied"])] {
+            let dir = TemporaryDirectory("bodycam-offload-refused")
+            let data = dir.path + "/data"
+            let cfg = config(dir, endpoint: station.endpoint, credentials: station.credentialsFile(in: dir.path, secret: secret),
+                             bucket: bucket)
+            let rec = try RunningRecorder(data: data, config: cfg)
+            try rec.waitForState("buffering")
+            try record(rec, lengths: [1])
+            try rec.ctl("dock")
+            var seen: [String: Any] = [:]
+            let deadline = Date().addingTimeInterval(20)
+            var errors = Set<String>()
+            while Date() < deadline {
+                seen = try offload(rec)
+                if let e = seen["last_error"] as? String { errors.insert(e) }
+                if errors.count >= 1 && (seen["state"] as? String) == "unreachable" { break }
+                usleep(100_000)
+            }
+            #expect(errors.contains { e in expected.contains { e.contains($0) } && e.contains(bucket) }, "\(label): \(seen)")
+            #expect(seen["pending"] as? Int == 1, "\(label): \(seen)")
+            #expect(seen["reachable"] as? Bool == false)
+            sleep(2)
+            // Still retrying: several attempts in the log, and the clip is still on the device.
+            let attempts = rec.log.components(separatedBy: "offload: base station").count - 1
+            #expect(attempts >= 2, "\(label): \(attempts) attempts")
+            #expect(ClipFiles(data).media.count == 1)
+            try rec.ctl("stop")
+            #expect(try rec.waitForExit() == 0)
+        }
+        // A credentials file others can read is refused at start (78), naming the file and mode.
+        let dir = TemporaryDirectory("bodycam-offload-creds")
+        let cfg = config(dir, endpoint: station.endpoint, credentials: station.credentialsFile(in: dir.path, mode: 0o644))
+        let r = try bodycam(["run", "--board", "sim", "--data", dir.path + "/data", "--config", cfg, "--for", "1"])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains("s3.toml") && r.stderr.contains("644") && r.stderr.contains("0600"), "\(r.stderr)")
+    }
+
+    @Test("garbage answers and a wrong checksum from the store: errors named, nothing deleted until a real verification")
+    func hostileAnswers() throws {
+        let dir = TemporaryDirectory("bodycam-offload-hostile")
+        let station = try BaseStation()
+        let proxy = try FaultProxy(upstreamPort: station.port, log: dir.path + "/proxy.log")
+        let data = dir.path + "/data"
+        let cfg = config(dir, endpoint: proxy.endpoint, credentials: station.credentialsFile(in: dir.path),
+                         retry: (1, 1.2))
+        let rec = try RunningRecorder(data: data, config: cfg)
+        try rec.waitForState("buffering")
+        try record(rec, lengths: [2.5])
+        let snap = try snapshot(data, into: dir.path + "/snapshot")
+        try proxy.rules([
+            ["match": ["method": "POST", "query_contains": "uploads"], "fault": ["kind": "garbage"], "count": 1],
+            // HEADs of the clip: the existence checks (404, nothing to corrupt) and the verifications.
+            ["match": ["method": "HEAD", "path_contains": ".mp4.age"], "fault": ["kind": "corrupt_checksum"], "count": 4],
+        ])
+        try rec.ctl("dock")
+        var errors = Set<String>()
+        var deletedEarly = false
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let o = try offload(rec)
+            if let e = o["last_error"] as? String { errors.insert(e) }
+            let headFaults = try proxy.log().filter { $0["method"] as? String == "HEAD" && $0["fault"] as? String == "corrupt_checksum" }
+            if headFaults.count < 4 && ClipFiles(data).media.isEmpty { deletedEarly = true }
+            if o["pending"] as? Int == 0 && o["current"] is NSNull { break }
+            usleep(100_000)
+        }
+        #expect(!deletedEarly, "clip deleted while the store's checksum was wrong")
+        #expect(errors.contains { $0.contains("unreadable answer") || $0.contains("GarbageAnswer") }, "\(errors)")
+        #expect(errors.contains { $0.contains("does not match") }, "\(errors)")
+        try waitDrained(rec, timeout: 30)
+        try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0)
+        try checkBucket(station, snapshot: snap, work: dir.path)
+        _ = try checkAuditOrder(data, clips: clipIDs(snap))
+        let failed = try auditLines(data).filter { $0["event"] as? String == "offload_failed" }
+        #expect(failed.count >= 2)
+    }
+
+    @Test("bodycam offload sends clips and closed audit segments without a recorder; a second run sends nothing")
+    func offloadCommand() throws {
+        let dir = TemporaryDirectory("bodycam-offload-cmd")
+        let station = try BaseStation()
+        let data = dir.path + "/data"
+        let plain = dir.file("plain.toml", "[recording]\npre_event_seconds = 1\n[buttons]\nhold_seconds = 0.5\n[device]\nid = \"cam-7\"\n")
+        let rec = try RunningRecorder(data: data, config: plain)
+        try rec.waitForState("buffering")
+        try record(rec, lengths: [1.5, 1])
+        try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0)
+        let snap = try snapshot(data, into: dir.path + "/snapshot")
+        let cfg = config(dir, endpoint: station.endpoint, credentials: station.credentialsFile(in: dir.path),
+                         offloadExtra: "retention = \"keep_days\"\nkeep_days = 7")
+        let r = try bodycam(["offload", "--config", cfg, "--data", data])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("offloaded 2 clip(s) and 1 audit segment(s)"), "\(r.stdout)")
+        try checkBucket(station, snapshot: snap, work: dir.path)
+        // keep_days: verified but kept on the device, and marked so nothing is sent again.
+        #expect(ClipFiles(data).media.count == 2)
+        let audit = try station.versions(prefix: "evidence/cam-7/audit/")
+        #expect(audit.count == 1 && audit.values.allSatisfy { $0 == 1 }, "\(audit)")
+        let again = try bodycam(["offload", "--config", cfg, "--data", data])
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("offloaded 0 clip(s) and 1 audit segment(s), 0 bytes") || again.stdout.contains("offloaded 0 clip(s)"), "\(again.stdout)")
+        // The offloaded audit segment verifies on its own.
+        let key = audit.keys.first!
+        _ = try station.download(key, to: dir.path + "/segment.jsonl")
+        #expect(try bodycam(["verify", dir.path + "/segment.jsonl"]).status == 0)
+        // Wrong configuration: no [offload] table is a configuration error.
+        #expect(try bodycam(["offload", "--config", plain, "--data", data]).status == 78)
+    }
+
+    @Test("a directory target gets verified copies under the key layout; a power-supply dock file docks the sim board")
+    func directoryTargetAndPowerSupplyDock() throws {
+        let dir = TemporaryDirectory("bodycam-offload-dir")
+        let share = dir.path + "/share"
+        try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
+        let online = dir.file("online", "0\n")
+        let sim = try String(contentsOfFile: BodycamBinary.boardDirectory + "/sim.toml", encoding: .utf8)
+        let board = dir.file("sim-dock.toml", sim + "\n[dock]\nkind = \"power_supply\"\npath = \"\(online)\"\n")
+        let cfg = dir.file("config.toml", """
+            [device]
+            id = "cam-7"
+            [recording]
+            pre_event_seconds = 1
+            [buttons]
+            hold_seconds = 0.5
+            [offload]
+            target = "directory"
+            path = "\(share)"
+            prefix = "evidence"
+            """)
+        let data = dir.path + "/data"
+        let rec = try RunningRecorder(data: data, board: board, config: cfg)
+        try rec.waitForState("buffering")
+        try record(rec, lengths: [1.5])
+        let snap = try snapshot(data, into: dir.path + "/snapshot")
+        #expect(try rec.status()["docked"] as? Bool == false)
+        _ = FileManager.default.createFile(atPath: online, contents: Data("1\n".utf8))
+        try waitDrained(rec, timeout: 20)
+        #expect(try rec.status()["docked"] as? Bool == true)
+        let leds = try rec.status()["leds"] as? [String: String]
+        #expect(leds?["dock"] == "on")
+        let found = Shell.run.self
+        _ = found
+        let files = try Shell.run("find", [share, "-type", "f"]).stdout.split(separator: "\n").map(String.init)
+        for (name, sha) in snap {
+            let copy = files.first { $0.hasSuffix("/" + name) }
+            #expect(copy?.contains("/evidence/cam-7/") == true, "\(name) not on the share: \(files)")
+            if let copy { #expect(try sha256Hex(copy) == sha) }
+        }
+        #expect(!files.contains { $0.contains(".partial") })
+        // The copy on the share verifies on its own (sealed clip against its manifest).
+        if let clip = files.first(where: { $0.hasSuffix(".mp4.age") }) {
+            #expect(try bodycam(["verify", clip]).status == 0)
+        }
+        #expect(ClipFiles(data).media.isEmpty)
+        _ = FileManager.default.createFile(atPath: online, contents: Data("0\n".utf8))
+        let deadline = Date().addingTimeInterval(5)
+        while try rec.status()["docked"] as? Bool != false && Date() < deadline { usleep(100_000) }
+        #expect(try rec.status()["docked"] as? Bool == false)
+        try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0)
+    }
+}
