@@ -93,3 +93,33 @@ extension ArraySlice where Element == UInt8 {
         try withUnsafeBytes { buffer in Result { () throws(AgeError) in try body(buffer) } }.get()
     }
 }
+
+/// A small public file (a `.pub` key) written durably: temporary file, fsync, rename, folder
+/// fsync. (Foundation's atomic write on Linux leaves an empty folder in /tmp behind each time.)
+public enum PublicFile {
+    public static func write(_ text: String, to path: String, mode: UInt32 = 0o644) throws(AgeError) {
+        let tmp = path + ".tmp"
+        let fd = try AgePOSIX.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode_t(mode))
+        do {
+            try Array(text.utf8).withAgeBytes { (bytes) throws(AgeError) in try AgePOSIX.writeAll(fd, bytes, path: tmp) }
+            try AgePOSIX.sync(fd, path: tmp)
+        } catch {
+            AgePOSIX.close(fd)
+            unlink(tmp)
+            throw error
+        }
+        AgePOSIX.close(fd)
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw AgeError.io(operation: "rename", path: path, errno: e)
+        }
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let dfd = Glibc.open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            fsync(dfd)
+            Glibc.close(dfd)
+        }
+    }
+}

@@ -151,9 +151,12 @@ public final class AuditLog {
             // A short write leaves a torn line; the next start continues after the last whole one.
             throw WriteError(description: "\(path): \(written < 0 ? String(cString: strerror(e)) : "short write")")
         }
-        fdatasync(fd)
+        let synced = fdatasync(fd) == 0
+        let syncErrno = errno
         size += line.count
         seq += 1
+        // The line is in the file (and chained); whether it is on storage is not known.
+        guard synced else { throw WriteError(description: "\(path): fdatasync: \(String(cString: strerror(syncErrno)))") }
         return seq - 1
     }
 

@@ -88,7 +88,7 @@ public struct DeviceIdentity: @unchecked Sendable {  // swift-crypto's key types
         fsync(fd)
         close(fd)
         guard written == bytes.count else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: keyPath]) }
-        try Data((publicKey.string + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/device.pub"), options: .atomic)
+        try PublicFile.write(publicKey.string + "\n", to: directory + "/device.pub")
     }
 }
 

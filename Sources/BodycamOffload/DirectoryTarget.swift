@@ -23,8 +23,9 @@ public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
 
     public func cancelAll() { cancelled.set() }
 
+    public func resume() { cancelled.clear() }
+
     public func probe() throws(OffloadError) {
-        cancelled.clear()
         var st = stat()
         guard stat(root, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
             throw OffloadError(.unavailable, "\(root): not a directory (share not mounted?)")
@@ -61,37 +62,32 @@ public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
         }
         var offset: Int64 = 0
         let chunk = 1 << 20
-        do {
-            while offset < file.size {
-                if isCancelled() || cancelled.isSet {
-                    close(out)
-                    throw OffloadError(.cancelled, "cancelled")
+        var outOpen = true
+        defer { if outOpen { close(out) } }
+        while offset < file.size {
+            if isCancelled() || cancelled.isSet { throw OffloadError(.cancelled, "cancelled") }
+            let d = try file.read(offset: offset, count: Int(min(Int64(chunk), file.size - offset)))
+            if d.isEmpty { break }
+            let written = d.withUnsafeBytes { b -> Int in
+                var done = 0
+                while done < b.count {
+                    let n = write(out, b.baseAddress! + done, b.count - done)
+                    if n < 0 { if errno == EINTR { continue }; return -Int(errno) }
+                    done += n
                 }
-                let d = try file.read(offset: offset, count: Int(min(Int64(chunk), file.size - offset)))
-                if d.isEmpty { break }
-                let written = d.withUnsafeBytes { b -> Int in
-                    var done = 0
-                    while done < b.count {
-                        let n = write(out, b.baseAddress! + done, b.count - done)
-                        if n < 0 { if errno == EINTR { continue }; return -Int(errno) }
-                        done += n
-                    }
-                    return done
-                }
-                if written < 0 {
-                    close(out)
-                    throw OffloadError(.unavailable, "\(tmp): write: \(String(cString: strerror(Int32(-written))))")
-                }
-                offset += Int64(d.count)
-                progress(Int64(d.count))
+                return done
             }
-            if fsync(out) != 0 {
-                let e = errno
-                close(out)
-                throw OffloadError(.unavailable, "\(tmp): fsync: \(String(cString: strerror(e)))")
+            if written < 0 {
+                throw OffloadError(.unavailable, "\(tmp): write: \(String(cString: strerror(Int32(-written))))")
             }
-            close(out)
+            offset += Int64(d.count)
+            progress(Int64(d.count))
         }
+        if fsync(out) != 0 {
+            throw OffloadError(.unavailable, "\(tmp): fsync: \(String(cString: strerror(errno)))")
+        }
+        close(out)
+        outOpen = false
         StateFile.syncDirectory(of: tmp)
         // Read back what the share holds.
         let back = try FileReader(path: tmp)
@@ -123,7 +119,10 @@ public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
         var built = ""
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             built += "/" + part
-            if mkdir(built, 0o750) != 0 && errno != EEXIST {
+            if mkdir(built, 0o750) == 0 {
+                // A new folder is durable only once its parent is synced.
+                StateFile.syncDirectory(of: built)
+            } else if errno != EEXIST {
                 throw OffloadError(.unavailable, "\(built): \(String(cString: strerror(errno)))")
             }
         }

@@ -92,8 +92,13 @@ public final class HTTPTransport: @unchecked Sendable {
 
     deinit { try? client.syncShutdown() }
 
-    /// Cancels every request in flight; they throw `.cancelled`.
+    /// Set by `cancelAll()` until `resume()`: a request that starts meanwhile fails at once.
+    private let closed = Mutex(false)
+
+    /// Cancels every request in flight, and every request started until `resume()`; they throw
+    /// `.cancelled`.
     public func cancelAll() {
+        closed.withLock { $0 = true }
         let all = inflight.withLock { Array($0.values) }
         for e in all {
             let task = e.lock.withLock { () -> HTTPClient.Task<HTTPResponse>? in
@@ -104,8 +109,11 @@ public final class HTTPTransport: @unchecked Sendable {
         }
     }
 
+    /// Requests may start again (docked again).
+    public func resume() { closed.withLock { $0 = false } }
+
     /// Sends `request` and waits for the whole answer. `sink` receives the body in pieces instead
-    /// of collecting it (a read-back of a large object); otherwise at most `bodyLimit` bytes.
+    /// of collecting it (a read-back of a large object); either way at most `bodyLimit` bytes.
     public func send(
         _ request: HTTPRequest, bodyLimit: Int = 4 << 20, sink: (@Sendable (Data) -> Void)? = nil
     ) throws(TransportError) -> HTTPResponse {
@@ -115,7 +123,7 @@ public final class HTTPTransport: @unchecked Sendable {
         do {
             req = try HTTPClient.Request(
                 url: request.url, method: HTTPMethod(rawValue: request.method), headers: headers,
-                body: request.body.map { .bytes($0) })
+                body: request.body.map { $0.isEmpty ? .bytes($0) : Self.chunked($0) })
         } catch {
             throw .connection("bad request: \(error)")
         }
@@ -124,7 +132,13 @@ public final class HTTPTransport: @unchecked Sendable {
         let id = ObjectIdentifier(exchange)
         inflight.withLock { $0[id] = exchange }
         defer { _ = inflight.withLock { $0.removeValue(forKey: id) } }
-        let task = client.execute(request: req, delegate: delegate)
+        // After registering: a cancelAll() from here on reaches this request.
+        if closed.withLock({ $0 }) { throw .cancelled }
+        // A ceiling for the whole exchange, however it trickles: the stall timeout four times
+        // over plus the body at 32 KB/s.
+        let bytes = Double(request.body?.count ?? 0) + Double(sink == nil ? 0 : bodyLimit)
+        let deadline = NIODeadline.now() + .milliseconds(Int64((stallTimeout * 4 + bytes / 32_000) * 1000))
+        let task = client.execute(request: req, delegate: delegate, deadline: deadline)
         let cancelledAlready = exchange.lock.withLock { () -> Bool in
             exchange.task = task
             return exchange.reason != nil
@@ -148,11 +162,26 @@ public final class HTTPTransport: @unchecked Sendable {
         } catch {
             if let reason = exchange.lock.withLock({ exchange.reason }) { throw reason }
             if let e = error as? HTTPClientError {
-                if e == .readTimeout || e == .writeTimeout { throw .stalled(seconds: stallTimeout) }
+                if e == .readTimeout || e == .writeTimeout || e == .deadlineExceeded { throw .stalled(seconds: stallTimeout) }
                 if e == .cancelled { throw .cancelled }
             }
             if error is HTTPParserError { throw .malformed("\(error)") }
             throw .connection("\(error)")
+        }
+    }
+
+    /// The body in 256 KiB writes, each one progress for the watchdog (one 8 MiB write would show
+    /// no progress for its whole duration on a slow link).
+    static func chunked(_ data: Data) -> HTTPClient.Body {
+        .stream(contentLength: Int64(data.count)) { writer in
+            let chunk = 256 << 10
+            func write(from offset: Int) -> EventLoopFuture<Void> {
+                let end = min(offset + chunk, data.count)
+                let piece = ByteBuffer(data: data[data.startIndex + offset..<data.startIndex + end])
+                let written = writer.write(.byteBuffer(piece))
+                return end >= data.count ? written : written.flatMap { write(from: end) }
+            }
+            return write(from: 0)
         }
     }
 
@@ -181,9 +210,16 @@ public final class HTTPTransport: @unchecked Sendable {
             return task.eventLoop.makeSucceededFuture(())
         }
 
+        var received = 0
+
         func didReceiveBodyPart(task: HTTPClient.Task<HTTPResponse>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
             exchange.touch()
             let data = Data(buffer: buffer)
+            received += data.count
+            if received > limit {
+                exchange.lock.withLock { if exchange.reason == nil { exchange.reason = .bodyTooLarge(limit: limit) } }
+                return task.eventLoop.makeFailedFuture(TransportError.bodyTooLarge(limit: limit))
+            }
             if let sink {
                 sink(data)
             } else if body.count + data.count > limit {

@@ -78,8 +78,10 @@ public protocol OffloadTarget: AnyObject, Sendable {
     func send(
         _ object: LocalObject, progress: (Int64) -> Void, isCancelled: () -> Bool
     ) throws(OffloadError) -> OffloadReceipt
-    /// Stops every request in flight (undocked).
+    /// Stops every request in flight, and any started until `resume()` (undocked).
     func cancelAll()
+    /// Requests may run again (docked).
+    func resume()
 }
 
 /// Reads a file in pieces with pread: parts of a clip, never the whole clip in memory.
@@ -105,6 +107,10 @@ public struct FileReader: ~Copyable {
 
     /// `count` bytes at `offset` (fewer only at the end of the file).
     public func read(offset: Int64, count: Int) throws(OffloadError) -> Data {
+        try Self.read(fd: fd, path: path, offset: offset, count: count)
+    }
+
+    static func read(fd: Int32, path: String, offset: Int64, count: Int) throws(OffloadError) -> Data {
         var data = Data(count: count)
         var done = 0
         let err: Int32 = data.withUnsafeMutableBytes { buf -> Int32 in

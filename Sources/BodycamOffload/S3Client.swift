@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import Synchronization
 
 /// An S3 answer that is not what was asked for, named for the log and `ctl status`.
 public struct S3Error: Error, CustomStringConvertible, Sendable {
@@ -165,9 +166,10 @@ public final class S3Client: @unchecked Sendable {
                 else { throw garbage("ListParts", r) }
                 parts.append(S3Part(number: n, etag: p.string("ETag") ?? "", size: size))
             }
-            guard xml.string("IsTruncated") == "true", let next = xml.string("NextPartNumberMarker").flatMap({ Int($0) }),
-                next > marker
-            else { break }
+            guard xml.string("IsTruncated") == "true" else { break }
+            guard let next = xml.string("NextPartNumberMarker").flatMap({ Int($0) }), next > marker else {
+                throw garbage("ListParts", r)
+            }
             marker = next
         }
         return parts
@@ -224,14 +226,15 @@ public final class S3Client: @unchecked Sendable {
         guard r.status == 204 || r.status == 200 || r.status == 404 else { throw error("AbortMultipartUpload", r) }
     }
 
-    /// Reads the object back and hashes it: for stores that give no checksum.
-    public func readBack(_ key: String) throws(S3Error) -> (size: Int64, sha256: [UInt8]) {
+    /// Reads the object back and hashes it: for stores that give no checksum. More than
+    /// `expectedSize` bytes is an error (a store that never stops talking).
+    public func readBack(_ key: String, expectedSize: Int64) throws(S3Error) -> (size: Int64, sha256: [UInt8]) {
         final class Hasher: @unchecked Sendable {
             var sha = SHA256()
             var size: Int64 = 0
         }
         let h = Hasher()
-        let r = try call("GetObject", "GET", key: key, sink: { d in
+        let r = try call("GetObject", "GET", key: key, bodyLimit: Int(expectedSize) + 1, sink: { d in
             h.sha.update(data: d)
             h.size += Int64(d.count)
         })
@@ -246,7 +249,7 @@ public final class S3Client: @unchecked Sendable {
     private func call(
         _ operation: String, _ method: String, key: String?, query: [(String, String)] = [],
         headers: [String: String] = [:], body: Data? = nil, payloadHash: String = SigV4Signer.emptyPayloadHash,
-        sink: (@Sendable (Data) -> Void)? = nil
+        bodyLimit: Int = 4 << 20, sink: (@Sendable (Data) -> Void)? = nil
     ) throws(S3Error) -> HTTPResponse {
         var path = "/" + bucket
         if let key { path += "/" + key }
@@ -259,15 +262,44 @@ public final class S3Client: @unchecked Sendable {
         var h = headers
         h["host"] = host
         // The signer wants every header it signs; Content-Length is set by the transport, unsigned.
-        let length = h.removeValue(forKey: "content-length")
-        var request = HTTPRequest(method: method, url: url, headers: h, body: body)
-        for (k, v) in signer.sign(method: method, path: path, query: query, headers: h, payloadHash: payloadHash, date: Date()) {
-            request.headers[k] = v
+        h.removeValue(forKey: "content-length")
+        for attempt in 0..<2 {
+            var request = HTTPRequest(method: method, url: url, headers: h, body: body)
+            let now = Date().addingTimeInterval(clockOffset.withLock { $0 })
+            for (k, v) in signer.sign(method: method, path: path, query: query, headers: h, payloadHash: payloadHash, date: now) {
+                request.headers[k] = v
+            }
+            // The Host header stays as signed (with its port): HTTP clients drop a default port.
+            let response = try send(request, operation: operation, bodyLimit: bodyLimit, sink: sink)
+            // A camera's clock may be far off when it docks (no time source in the field); SigV4
+            // allows 15 minutes. Sign with the store's clock instead and try once more.
+            if attempt == 0, response.status == 403, S3XML(response.bodyText).string("Code") == "RequestTimeTooSkewed",
+                let date = response.header("date").flatMap(Self.httpDate)
+            {
+                clockOffset.withLock { $0 = date.timeIntervalSince(Date()) }
+                continue
+            }
+            return response
         }
-        request.headers.removeValue(forKey: "host")
-        _ = length
+        throw S3Error(status: 403, code: "RequestTimeTooSkewed", message: "even with the store's clock", operation: operation)
+    }
+
+    /// Seconds to add to the device clock when signing (learnt from RequestTimeTooSkewed).
+    private let clockOffset = Mutex<Double>(0)
+
+    static func httpDate(_ s: String) -> Date? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return f.date(from: s)
+    }
+
+    private func send(
+        _ request: HTTPRequest, operation: String, bodyLimit: Int, sink: (@Sendable (Data) -> Void)?
+    ) throws(S3Error) -> HTTPResponse {
         do {
-            return try transport.send(request, sink: sink)
+            return try transport.send(request, bodyLimit: bodyLimit, sink: sink)
         } catch {
             switch error {
             case .cancelled: throw S3Error(status: nil, code: "Cancelled", message: "", operation: operation)

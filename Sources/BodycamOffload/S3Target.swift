@@ -29,6 +29,8 @@ public final class S3Target: OffloadTarget, @unchecked Sendable {
 
     public func cancelAll() { client.transport.cancelAll() }
 
+    public func resume() { client.transport.resume() }
+
     public func probe() throws(OffloadError) {
         do { try client.headBucket() } catch { throw Self.map(error) }
     }
@@ -104,7 +106,7 @@ public final class S3Target: OffloadTarget, @unchecked Sendable {
             } else {
                 uploadID = try client.createMultipartUpload(key, contentType: object.contentType)
             }
-            try saveUploadID(key, uploadID!)
+            saveUploadID(key, uploadID!)
         }
         let id = uploadID!
 
@@ -114,11 +116,15 @@ public final class S3Target: OffloadTarget, @unchecked Sendable {
         var sent: Int64 = 0
         var resumed = 0
         var sentParts = 0
+        // Part n+1 is read and hashed while part n is on the wire (the store's time per part is
+        // the bottleneck; this hides ours). Only one part is ever in flight to the store.
+        let prefetcher = PartPrefetcher(fd: file.fd, path: file.path, size: file.size, partSize: partSize)
+        defer { prefetcher.finish() }
+        prefetcher.start(1)
         for n in 1...count {
             if isCancelled() { throw OffloadError(.cancelled, "cancelled") }
-            let offset = Int64(n - 1) * Int64(partSize)
-            let data = try file.read(offset: offset, count: Int(min(Int64(partSize), file.size - offset)))
-            let digest = Array(SHA256.hash(data: data))
+            let (data, digest) = try prefetcher.take()
+            if n < count { prefetcher.start(n + 1) }
             whole.update(data: data)
             partDigests.append(digest)
             if let have = stored[n], have.size == Int64(data.count), Self.etagMatches(have.etag, data) {
@@ -168,17 +174,20 @@ public final class S3Target: OffloadTarget, @unchecked Sendable {
                 let composite = S3Client.base64(SHA256.hash(data: Data(parts.joined())))
                 if String(sum[..<dash]) == composite { return "composite-checksum" }
             }
-            if sum.contains("-") && partDigests == nil {
-                // A multipart object we did not cut ourselves (different part size): read it back.
+            if let dash = sum.lastIndex(of: "-"), Int(sum[sum.index(after: dash)...]) != partDigests?.count {
+                // A composite over other parts (uploaded with another part size): we cannot
+                // recompute it, so the bytes decide.
                 return try readBack(key, size: size, sha256: sha256)
             }
+            // Same parts, different checksum: the store holds something else, or says so. Never
+            // trusted; the clip stays and this is tried again later.
             throw OffloadError(.mismatch, "\(key): store checksum \(sum) does not match the device's \(whole)")
         }
         return try readBack(key, size: size, sha256: sha256)
     }
 
     private func readBack(_ key: String, size: Int64, sha256: [UInt8]) throws -> String {
-        let back = try client.readBack(key)
+        let back = try client.readBack(key, expectedSize: size)
         guard back.size == size, back.sha256 == sha256 else {
             throw OffloadError(.mismatch, "\(key): read back \(back.size) bytes with SHA-256 \(Hex.string(back.sha256)), the device has \(size) bytes, \(Hex.string(sha256))")
         }
@@ -203,7 +212,8 @@ public final class S3Target: OffloadTarget, @unchecked Sendable {
     /// for parts), is the MD5 of the file's bytes.
     static func etagMatches(_ etag: String, _ data: Data) -> Bool {
         let e = etag.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
-        guard e.count == 32, e.allSatisfy(\.isHexDigit) else { return true }
+        // Not an MD5 we can check: send the part again rather than trust unknown bytes.
+        guard e.count == 32, e.allSatisfy(\.isHexDigit) else { return false }
         return e.lowercased() == Hex.string(Insecure.MD5.hash(data: data))
     }
 
@@ -220,12 +230,9 @@ public final class S3Target: OffloadTarget, @unchecked Sendable {
         return String(lines[1])
     }
 
-    private func saveUploadID(_ key: String, _ id: String) throws(OffloadError) {
-        do {
-            try StateFile.write(Data("\(key)\n\(id)\n".utf8), to: statePath(key))
-        } catch {
-            throw OffloadError(.local, "offload state: \(error)")
-        }
+    /// Best effort: without it (a full data partition) ListMultipartUploads finds the upload again.
+    private func saveUploadID(_ key: String, _ id: String) {
+        try? StateFile.write(Data("\(key)\n\(id)\n".utf8), to: statePath(key))
     }
 
     private func forgetUploadID(_ key: String) { StateFile.remove(statePath(key)) }
@@ -280,6 +287,55 @@ public enum StateFile {
         if fd >= 0 {
             fsync(fd)
             close(fd)
+        }
+    }
+}
+
+/// Reads and hashes one part ahead on a background queue. `finish()` waits for a read still
+/// running, so the file is never read after its descriptor is closed.
+final class PartPrefetcher: @unchecked Sendable {
+    let fd: Int32
+    let path: String
+    let size: Int64
+    let partSize: Int
+    private let ready = DispatchSemaphore(value: 0)
+    private var result: Result<(Data, [UInt8]), OffloadError>?
+    private var running = false
+
+    init(fd: Int32, path: String, size: Int64, partSize: Int) {
+        self.fd = fd
+        self.path = path
+        self.size = size
+        self.partSize = partSize
+    }
+
+    func start(_ n: Int) {
+        running = true
+        let offset = Int64(n - 1) * Int64(partSize)
+        let count = Int(min(Int64(partSize), size - offset))
+        DispatchQueue.global(qos: .utility).async { [self] in
+            do throws(OffloadError) {
+                let d = try FileReader.read(fd: fd, path: path, offset: offset, count: count)
+                result = .success((d, Array(SHA256.hash(data: d))))
+            } catch {
+                result = .failure(error)
+            }
+            ready.signal()
+        }
+    }
+
+    func take() throws(OffloadError) -> (Data, [UInt8]) {
+        ready.wait()
+        running = false
+        let r = result!
+        result = nil
+        return try r.get()
+    }
+
+    func finish() {
+        if running {
+            ready.wait()
+            running = false
         }
     }
 }

@@ -17,8 +17,8 @@ enum WriterCommand: @unchecked Sendable {
     case mute(clipID: String, ClipManifest.Span)
     case close(ClipClosing)
     case audit(AuditEvent)
-    /// Runs once everything before it is done (e.g. an audit line is on storage).
-    case barrier(@Sendable () -> Void)
+    /// Runs once everything before it is done, told whether the last audit line is on storage.
+    case barrier(@Sendable (Bool) -> Void)
 }
 
 /// Something for the audit log, stamped when it happened.
@@ -137,7 +137,9 @@ final class ClipWriter: @unchecked Sendable {
         }
     }
 
-    func submit(_ command: WriterCommand) { queue.push(command) }
+    /// Queues a command; false once the writer has finished (the command is dropped).
+    @discardableResult
+    func submit(_ command: WriterCommand) -> Bool { queue.push(command) }
 
     /// Finishes every queued command, then stops the thread.
     func finish() {
@@ -171,7 +173,7 @@ final class ClipWriter: @unchecked Sendable {
             journal(clip, &e)
         case .close(let c): close(c)
         case .audit(let a): writeAudit(a)
-        case .barrier(let done): done()
+        case .barrier(let done): done(audit != nil && !auditFailed)
         }
     }
 

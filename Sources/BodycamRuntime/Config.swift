@@ -210,7 +210,7 @@ struct OffloadSettings: Sendable, Equatable {
         o.prefix = try t.string("prefix") ?? ""
         o.credentialsFile = try t.string("credentials_file")
         o.caFile = try t.string("ca_file")
-        o.partSizeMiB = try t.int("part_size_mib", range: 5...5120).map(Int.init) ?? o.partSizeMiB
+        o.partSizeMiB = try t.int("part_size_mib", range: 5...64).map(Int.init) ?? o.partSizeMiB
         o.path = try t.string("path") ?? ""
         o.order = Order(rawValue: try t.string("order", oneOf: ["priority", "oldest"]) ?? "priority") ?? .priority
         o.retention = Retention(
@@ -232,6 +232,7 @@ struct OffloadSettings: Sendable, Equatable {
             if o.credentialsFile == nil { throw t.fail("credentials_file", "is required for target = \"s3\"") }
         case .directory:
             if o.path.isEmpty { throw t.fail("path", "is required for target = \"directory\"") }
+            if !o.path.hasPrefix("/") { throw t.fail("path", "must be an absolute path, found \"\(o.path)\"") }
         }
         if o.prefix.hasPrefix("/") || o.prefix.contains("..") || o.prefix.contains("//") {
             throw t.fail("prefix", "must be a relative key prefix without '..' or '//', found \"\(o.prefix)\"")

@@ -32,7 +32,7 @@ public enum EvidenceCommands {
         let identity = AgeIdentity.generate()
         do {
             try identity.writeFile(atPath: path)
-            try Data((identity.recipient.string + "\n").utf8).write(to: URL(fileURLWithPath: path + ".pub"), options: .atomic)
+            try PublicFile.write(identity.recipient.string + "\n", to: path + ".pub")
         } catch {
             Posix.printError("bodycam: cannot write \(path): \(error)\n")
             return ExitCode.failure

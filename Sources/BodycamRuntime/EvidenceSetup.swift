@@ -60,7 +60,7 @@ final class Evidence: @unchecked Sendable {
             } else {
                 agency = AgeIdentity.generate()
                 try agency.writeFile(atPath: path)
-                try Data((agency.recipient.string + "\n").utf8).write(to: URL(fileURLWithPath: path + ".pub"), options: .atomic)
+                try PublicFile.write(agency.recipient.string + "\n", to: path + ".pub")
             }
             recipient = agency.recipient.string
             logger.warning(

@@ -60,12 +60,14 @@ public enum OffloadCommand {
                     try audit.append(
                         event: event, details: details, monotonic: SystemClock.monotonic(), unixSeconds: SystemClock.realtime(),
                         clockTrusted: SystemClock.isSynchronized())
+                    return true
                 } catch {
                     logger.error("audit log not written: \(error)")
+                    return false
                 }
             }
         }
-        sink("offload_command", ["target": target.name], true)
+        _ = sink("offload_command", ["target": target.name], true)
         let offloader = Offloader(
             settings: settings, target: target, data: data, deviceID: deviceID, logger: logger, audit: sink,
             indicate: { _ in })

@@ -9,8 +9,8 @@ import Glibc
 #endif
 
 /// Writes an audit line; with `sync`, returns only once the line is on storage (a deletion must
-/// never be logged after the fact).
-typealias AuditSink = @Sendable (_ event: String, _ details: [String: String], _ sync: Bool) -> Void
+/// never be logged after the fact), and returns whether it got there.
+typealias AuditSink = @Sendable (_ event: String, _ details: [String: String], _ sync: Bool) -> Bool
 
 /// The offload queue: while docked, every finished clip (media, sealed tail if any, manifest) and
 /// every closed audit-log segment goes to the base station, and a clip's local copy is deleted
@@ -57,6 +57,8 @@ final class Offloader: @unchecked Sendable {
     private var paceBytes: Int64 = 0
     private var led: LEDPattern = .off
     private var countsDirty = true
+    /// Items already warned about (each said once, not at every scan).
+    private var warned = Set<String>()
 
     static let stateFolder = "offload"
 
@@ -118,10 +120,13 @@ final class Offloader: @unchecked Sendable {
             docked = on
             if on {
                 // A new dock: try everything again at once.
+                target.resume()
                 failures.removeAll()
                 probeFailures = 0
                 probeNext = 0
             } else {
+                // Under the lock, so a quick undock-dock cannot leave the target closed.
+                target.cancelAll()
                 reachable = false
                 state = "undocked"
             }
@@ -129,7 +134,6 @@ final class Offloader: @unchecked Sendable {
             cond.broadcast()
             return true
         }
-        if changed && !on { target.cancelAll() }
         if changed { updateLED() }
     }
 
@@ -203,12 +207,13 @@ final class Offloader: @unchecked Sendable {
             setState("probing")
             do {
                 try target.probe()
-                cond.withLock {
-                    reachable = true
-                    probeFailures = 0
-                }
+                // Undocked while probing: that answer confirms nothing about the next dock.
+                guard cond.withLock({ () -> Bool in
+                    if docked { reachable = true; probeFailures = 0 }
+                    return docked
+                }) else { return .worked }
                 logger.notice("base station reachable: \(target.name)")
-                audit("base_station", ["target": target.name, "reachable": "true"], false)
+                _ = audit("base_station", ["target": target.name, "reachable": "true"], false)
             } catch {
                 if error.kind == .cancelled { return .worked }
                 let delay = cond.withLock { () -> Double in
@@ -334,12 +339,19 @@ final class Offloader: @unchecked Sendable {
         guard let raw = FileManager.default.contents(atPath: manifestPath),
             let m = try? JSONSerialization.jsonObject(with: raw) as? [String: Any]
         else {
-            logger.warning("offload: \(manifestPath) is not a readable manifest; left in place")
+            if cond.withLock({ warned.insert(id).inserted }) {
+                logger.warning("offload: \(manifestPath) is not a readable manifest; left in place")
+            }
             return nil
         }
         let media = (m["file"] as? String).flatMap { $0.contains("/") ? nil : $0 } ?? (id + ".mp4.age")
         let mediaPath = data.clips + "/" + media
-        guard FileSystem.exists(mediaPath) else { return nil }
+        guard FileSystem.exists(mediaPath) else {
+            if cond.withLock({ warned.insert(id).inserted }) {
+                logger.warning("offload: \(id) has a manifest but no \(media); the manifest stays on the device")
+            }
+            return nil
+        }
         let device = (m["device_id"] as? String).flatMap { ClipID.isValidDeviceID($0) ? $0 : nil } ?? deviceID
         let parts = id.split(separator: "-")
         var day = "unknown-date/"
@@ -363,7 +375,7 @@ final class Offloader: @unchecked Sendable {
         let start = (m["start_unix"] as? Double) ?? 0
         let bytes = objects.reduce(Int64(0)) { $0 + Int64(FileSystem.size($1.path) ?? 0) }
         return OffloadItem(
-            kind: .clip, name: id, objects: objects, bytes: bytes, priority: markers > 0 || trigger == "detector",
+            kind: .clip, name: id, objects: objects, bytes: bytes, priority: markers > 0 || trigger.hasPrefix("detector"),
             sortKey: String(format: "%017.3f", start) + id)
     }
 
@@ -392,7 +404,7 @@ final class Offloader: @unchecked Sendable {
                                "verified_by": r.verifiedBy, "sent_bytes": "\(r.sentBytes)"]
                 if r.resumedParts > 0 { details["resumed_parts"] = "\(r.resumedParts)" }
                 if r.alreadyPresent { details["already_present"] = "true" }
-                audit("uploaded", details, false)
+                _ = audit("uploaded", details, false)
             } catch {
                 cond.withLock { current = nil }
                 if error.kind == .cancelled {
@@ -407,36 +419,45 @@ final class Offloader: @unchecked Sendable {
                     return (n, d)
                 }
                 noteFailure("\(item.name): \(error) (attempt \(n); retrying in \(String(format: "%.1f", delay)) s)", item: item.name)
-                audit("offload_failed", ["item": item.name, "object": object.key, "error": error.description,
+                _ = audit("offload_failed", ["item": item.name, "object": object.key, "error": error.description,
                                          "kind": "\(error.kind)", "attempt": "\(n)"], false)
                 return
             }
         }
-        cond.withLock {
-            current = nil
-            failures[item.name] = nil
-        }
+        cond.withLock { current = nil }
         let elapsed = Self.now() - started
         let total = receipts.reduce(Int64(0)) { $0 + $1.size }
         let sent = receipts.reduce(Int64(0)) { $0 + $1.sentBytes }
         logger.notice(
             "offloaded \(item.name): \(total) bytes verified (\(sent) sent in \(String(format: "%.3f", elapsed)) s, \(String(format: "%.1f", Double(sent) / max(elapsed, 1e-6) / 1e6)) MB/s) to \(target.name)")
-        // On storage before anything is deleted.
-        audit("offload_verified", [
+        // On storage before anything is deleted or marked; if the audit log cannot take it, the
+        // clip stays (verified again at the next attempt, nothing re-sent).
+        let logged = audit("offload_verified", [
             "item": item.name, "objects": receipts.map(\.key).joined(separator: " "),
             "sha256": receipts.map(\.sha256).joined(separator: " "),
             "verified_by": receipts.map(\.verifiedBy).joined(separator: " "), "target": target.name,
         ], true)
-        switch item.kind {
-        case .audit:
-            mark(item.name)
-            cond.withLock { uploadedAudit += 1 }
-        case .clip:
-            cond.withLock { uploadedClips += 1 }
-            if settings.retention == .delete {
-                delete(item, reason: "offloaded")
+        var done = logged
+        if !logged {
+            logger.error("offload: \(item.name) verified, but the audit log did not take it: kept on the device")
+        } else {
+            switch item.kind {
+            case .audit:
+                done = mark(item.name)
+            case .clip:
+                done = settings.retention == .delete ? delete(item, reason: "offloaded") : mark(item.name)
+            }
+        }
+        cond.withLock {
+            if done {
+                failures[item.name] = nil
+                if item.kind == .audit { uploadedAudit += 1 } else { uploadedClips += 1 }
             } else {
-                mark(item.name)
+                // Back off as after any failure, instead of verifying again in a tight loop.
+                let n = (failures[item.name]?.count ?? 0) + 1
+                failures[item.name] = (n, Self.now() + backoff(n), "local bookkeeping failed")
+                lastError = "\(item.name): verified on \(target.name) but not recorded or deleted on the device"
+                lastErrorAt = SystemClock.realtime()
             }
         }
         refreshCounts()
@@ -463,30 +484,38 @@ final class Offloader: @unchecked Sendable {
         }
     }
 
-    private func mark(_ name: String) {
+    @discardableResult
+    private func mark(_ name: String) -> Bool {
         let body = "{\"verified_utc\":\"\(UTCFormat.iso8601(SystemClock.realtime()))\",\"unix\":\(SystemClock.realtime())}\n"
         do {
             try StateFile.write(Data(body.utf8), to: stateDirectory + "/" + name + ".verified")
+            return true
         } catch {
             logger.error("offload: cannot record \(name) as offloaded: \(error); it will be verified again")
+            return false
         }
     }
 
-    /// Deletes a verified clip's files (media, tail, manifest), the manifest last.
-    private func delete(_ item: OffloadItem, reason: String) {
+    /// Deletes a verified clip's files in order (media, tail, manifest last: while the manifest is
+    /// there the clip is still queued). Stops at the first file that will not go.
+    private func delete(_ item: OffloadItem, reason: String) -> Bool {
         var removed: [String] = []
+        var ok = true
         for object in item.objects {
             if unlink(object.path) == 0 {
                 removed.append((object.path as NSString).lastPathComponent)
             } else if errno != ENOENT {
                 logger.error("offload: cannot delete \(object.path): \(String(cString: strerror(errno)))")
+                ok = false
+                break
             }
         }
         FileSystem.syncDirectory(containing: data.clips + "/x")
-        StateFile.remove(stateDirectory + "/" + item.name + ".verified")
-        cond.withLock { deletedClips += 1 }
-        audit("deleted", ["clip": item.name, "files": removed.joined(separator: " "), "reason": reason], false)
-        logger.info("deleted \(item.name) from the device (\(reason))")
+        if ok { StateFile.remove(stateDirectory + "/" + item.name + ".verified") }
+        if ok { cond.withLock { deletedClips += 1 } }
+        _ = audit(ok ? "deleted" : "delete_failed", ["clip": item.name, "files": removed.joined(separator: " "), "reason": reason], false)
+        logger.info("\(ok ? "deleted" : "could not fully delete") \(item.name) from the device (\(reason))")
+        return ok
     }
 
     /// Retention for clips kept after their verified offload.
@@ -500,7 +529,10 @@ final class Offloader: @unchecked Sendable {
                 continue
             }
             let text = (try? String(contentsOfFile: stateDirectory + "/" + name, encoding: .utf8)) ?? ""
-            let unix = text.range(of: "\"unix\":").flatMap { Double(text[$0.upperBound...].prefix { "0123456789.".contains($0) }) } ?? 0
+            // No readable time, or one from an unset clock: keep (never delete on a guess).
+            guard let unix = text.range(of: "\"unix\":").flatMap({ Double(text[$0.upperBound...].prefix { "0123456789.".contains($0) }) }),
+                unix > 1_600_000_000
+            else { continue }
             kept.append((id, unix))
         }
         kept.sort { $0.unix < $1.unix }
@@ -512,7 +544,7 @@ final class Offloader: @unchecked Sendable {
             case .delete: expired = true
             }
             guard expired, let item = clipItem(k.id) else { continue }
-            delete(item, reason: settings.retention == .keepDays ? "retention: kept \(settings.keepDays) days" : "retention: space needed")
+            _ = delete(item, reason: settings.retention == .keepDays ? "retention: kept \(settings.keepDays) days" : "retention: space needed")
         }
     }
 
@@ -532,6 +564,7 @@ final class Offloader: @unchecked Sendable {
     /// `attempts` times in a row).
     func drain(attempts: Int) -> [String] {
         cond.withLock { docked = true }
+        target.resume()
         try? FileSystem.makeDirectory(stateDirectory)
         while true {
             let items = scan()

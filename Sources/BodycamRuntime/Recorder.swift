@@ -632,14 +632,20 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     /// An audit line from outside the recorder (dock, offload, faults, shutdown). With `sync`,
     /// returns once the line is on storage.
-    func audit(_ event: String, _ details: [String: String], sync: Bool = false) {
+    @discardableResult
+    func audit(_ event: String, _ details: [String: String], sync: Bool = false) -> Bool {
         let t = MonotonicTime(nanoseconds: SystemClock.monotonic())
         state.withLock { s in audit(&s, event, details, at: t) }
-        if sync && settings.audit {
-            let done = DispatchSemaphore(value: 0)
-            writer.submit(.barrier { done.signal() })
-            done.wait()
-        }
+        guard sync && settings.audit else { return true }
+        final class Outcome: @unchecked Sendable { var ok = false }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        guard writer.submit(.barrier { ok in
+            outcome.ok = ok
+            done.signal()
+        }) else { return false }
+        done.wait()
+        return outcome.ok
     }
 
     /// A light or motor action from outside the recorder (the dock LED of the offload queue).

@@ -338,15 +338,17 @@ final class RecorderService: Service, @unchecked Sendable {
             self.stop.fire("video source ended")
         }
         let setDocked: @Sendable (Bool) -> Void = { [logger] on in
+            // Two sensors (a dock file and ctl) may report at once: the offloader hears them in
+            // the order `docked` took them.
             let changed = s.docked.withLock { d -> Bool in
                 defer { d = on }
+                if d != on { s.offloader?.setDocked(on) }
                 return d != on
             }
             if changed {
                 logger.notice(on ? "docked" : "undocked")
                 s.recorder.audit(on ? "dock" : "undock", [:])
                 if s.offloader == nil { s.recorder.indicate(.led(.dock, on ? .on : .off)) }
-                s.offloader?.setDocked(on)
             }
         }
         s.offloader?.start()
@@ -376,13 +378,13 @@ final class RecorderService: Service, @unchecked Sendable {
             stop.fire("signal")
         }
         logger.notice("stopping (\(stop.reason ?? "?"))")
-        dockPoller?.stop()
-        // Stop uploads first: a request in flight is cancelled and resumes at the next start.
-        s.offloader?.stop()
         s.recorder.audit("shutdown", ["reason": stop.reason ?? "unknown"])
         // The shutdown joins threads and waits on storage: do it off the cooperative pool.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             _ = DedicatedThread(name: "bc-shutdown") { [logger] in
+                // Uploads first: a request in flight is cancelled and resumes at the next start.
+                dockPoller?.stop()
+                s.offloader?.stop()
                 Self.shutdown(s, control: control, logger: logger)
                 done.resume()
             }

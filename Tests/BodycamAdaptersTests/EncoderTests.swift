@@ -138,11 +138,11 @@ struct SourceTests {
     @Test("a raw file that is not whole frames is refused naming the file and the sizes")
     func rawFileSize() throws {
         let path = NSTemporaryDirectory() + "bodycam-raw-\(getpid()).raw"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(count: 1000))
+        _ = FileManager.default.createPlainFile(atPath: path, contents: Data(count: 1000))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let f = VideoFormat(width: 16, height: 16, pixelFormat: .i420, frameRate: FrameRate(30))
         #expect(throws: RawFileCamera.OpenError.self) { _ = try RawFileCamera(path: path, format: f) }
-        _ = FileManager.default.createFile(atPath: path, contents: Data(count: f.frameSize * 3))
+        _ = FileManager.default.createPlainFile(atPath: path, contents: Data(count: f.frameSize * 3))
         let cam = try RawFileCamera(path: path, format: f)
         #expect(cam.frameCount == 3)
         var n = 0

@@ -15,14 +15,14 @@ struct OffloadQueueTests {
 
     func makeClip(_ data: DataDirectory, seq: Int, start: Double, markers: Int, trigger: String = "button", size: Int = 1000) {
         let id = "cam-7-20261127T1200\(String(format: "%02d", seq))Z-\(String(format: "%04d", seq))"
-        FileManager.default.createFile(atPath: data.clips + "/" + id + ".mp4.age", contents: Data(repeating: UInt8(seq), count: size))
+        FileManager.default.createPlainFile(atPath: data.clips + "/" + id + ".mp4.age", contents: Data(repeating: UInt8(seq), count: size))
         let markerList = (0..<markers).map { _ in ["media_time": 1.0, "kind": "button"] }
         let manifest: [String: Any] = ["clip_id": id, "file": id + ".mp4.age", "device_id": "cam-7", "start_unix": start,
                                        "markers": markerList, "trigger": trigger]
-        FileManager.default.createFile(atPath: data.clips + "/" + id + ".json", contents: try! JSONSerialization.data(withJSONObject: manifest))
+        FileManager.default.createPlainFile(atPath: data.clips + "/" + id + ".json", contents: try! JSONSerialization.data(withJSONObject: manifest))
     }
 
-    func setUp(_ settings: OffloadSettings) throws -> (TemporaryDirectory, DataDirectory, Offloader, Events) {
+    func setUp(_ settings: OffloadSettings, auditWorks: Bool = true) throws -> (TemporaryDirectory, DataDirectory, Offloader, Events) {
         let dir = TemporaryDirectory("bodycam-queue")
         let data = DataDirectory(dir.path + "/data")
         try data.prepare()
@@ -36,7 +36,10 @@ struct OffloadQueueTests {
         let events = Events()
         let o = Offloader(
             settings: s, target: try Offloader.makeTarget(s, data: data), data: data, deviceID: "cam-7",
-            logger: Logger(label: "test"), audit: { e, d, _ in events.add(e, d) }, indicate: { _ in })
+            logger: Logger(label: "test"), audit: { e, d, _ in
+                events.add(e, d)
+                return auditWorks || e != "offload_verified"
+            }, indicate: { _ in })
         return (dir, data, o, events)
     }
 
@@ -45,11 +48,11 @@ struct OffloadQueueTests {
         let (dir, data, o, _) = try setUp(OffloadSettings())
         makeClip(data, seq: 1, start: 100, markers: 0)
         makeClip(data, seq: 2, start: 200, markers: 2)
-        makeClip(data, seq: 3, start: 300, markers: 0, trigger: "detector")
+        makeClip(data, seq: 3, start: 300, markers: 0, trigger: "detector:video")
         makeClip(data, seq: 4, start: 50, markers: 0)
         // A clip still being written (journal present) is not offered.
         makeClip(data, seq: 5, start: 10, markers: 1)
-        FileManager.default.createFile(atPath: data.journal + "/cam-7-20261127T120005Z-0005.jsonl", contents: Data())
+        FileManager.default.createPlainFile(atPath: data.journal + "/cam-7-20261127T120005Z-0005.jsonl", contents: Data())
         #expect(o.scan().map { String($0.name.suffix(4)) } == ["0002", "0003", "0004", "0001"])
         var oldest = OffloadSettings()
         oldest.order = .oldest
@@ -97,5 +100,19 @@ struct OffloadQueueTests {
         #expect(FileManager.default.fileExists(atPath: data.clips + "/cam-7-20261127T120001Z-0001.mp4.age"))
         #expect((o.statusObject()["last_error"] as? String)?.contains("not a directory") == true)
         #expect(!events.lines.contains { $0.0 == "deleted" })
+    }
+
+    @Test("a verified copy whose audit line cannot be written: the clip stays on the device")
+    func auditRefuses() throws {
+        let (dir, data, o, events) = try setUp(OffloadSettings(), auditWorks: false)
+        makeClip(data, seq: 1, start: 100, markers: 0)
+        #expect(o.drain(attempts: 2).count == 1)
+        #expect(FileManager.default.fileExists(atPath: data.clips + "/cam-7-20261127T120001Z-0001.mp4.age"))
+        #expect(!events.lines.contains { $0.0 == "deleted" })
+        // The copy is on the share; the next attempt verified it again without sending.
+        let sent = events.lines.filter { $0.0 == "uploaded" }.map { $0.1["sent_bytes"] ?? "" }
+        // (Two objects per attempt: the media file and the manifest.)
+        #expect(sent.count == 4 && sent.prefix(2).allSatisfy { $0 != "0" } && sent.dropFirst(2).allSatisfy { $0 == "0" }, "\(sent)")
+        withExtendedLifetime(dir) {}
     }
 }

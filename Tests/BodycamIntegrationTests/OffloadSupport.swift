@@ -29,7 +29,7 @@ final class ToolProcess {
 
     init(_ args: [String], log: String, timeout: Double = 60) throws {
         logPath = log
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createPlainFile(atPath: log, contents: nil)
         let out = Pipe()
         process.executableURL = URL(fileURLWithPath: try Shell.which("python3"))
         process.arguments = args

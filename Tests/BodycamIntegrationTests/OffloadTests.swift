@@ -381,7 +381,7 @@ struct OffloadTests {
         try record(rec, lengths: [1.5])
         let snap = try snapshot(data, into: dir.path + "/snapshot")
         #expect(try rec.status()["docked"] as? Bool == false)
-        _ = FileManager.default.createFile(atPath: online, contents: Data("1\n".utf8))
+        _ = FileManager.default.createPlainFile(atPath: online, contents: Data("1\n".utf8))
         try waitDrained(rec, timeout: 20)
         #expect(try rec.status()["docked"] as? Bool == true)
         let leds = try rec.status()["leds"] as? [String: String]
@@ -400,7 +400,7 @@ struct OffloadTests {
             #expect(try bodycam(["verify", clip]).status == 0)
         }
         #expect(ClipFiles(data).media.isEmpty)
-        _ = FileManager.default.createFile(atPath: online, contents: Data("0\n".utf8))
+        _ = FileManager.default.createPlainFile(atPath: online, contents: Data("0\n".utf8))
         let deadline = Date().addingTimeInterval(5)
         while try rec.status()["docked"] as? Bool != false && Date() < deadline { usleep(100_000) }
         #expect(try rec.status()["docked"] as? Bool == false)

@@ -94,7 +94,7 @@ final class TemporaryDirectory {
 
     func file(_ name: String, _ text: String) -> String {
         let p = path + "/" + name
-        _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        _ = FileManager.default.createPlainFile(atPath: p, contents: Data(text.utf8))
         return p
     }
 }
@@ -108,7 +108,7 @@ final class RunningRecorder {
     init(data: String, board: String = "sim", config: String? = nil, extra: [String] = []) throws {
         self.data = data
         logPath = data + ".log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createPlainFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: BodycamBinary.path)
         var args = ["run", "--board", board, "--data", data]
         if let config { args += ["--config", config] }

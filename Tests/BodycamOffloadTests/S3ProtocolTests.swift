@@ -78,13 +78,19 @@ struct S3ProtocolTests {
         #expect(S3XML("<Error><Code>NoSuchBucket</Code><Message>m</Message></Error>").first("Error")?.string("Code") == "NoSuchBucket")
     }
 
-    @Test("a stored part is reused only if its MD5 ETag matches the file's bytes")
+    @Test("a stored part is reused only if its MD5 ETag matches the file's bytes; an unknown ETag means send again")
     func etag() {
         let data = Data("a".utf8)
         #expect(S3Target.etagMatches("\"0cc175b9c0f1b6a831c399e269772661\"", data))
         #expect(!S3Target.etagMatches("\"0cc175b9c0f1b6a831c399e269772662\"", data))
-        // Not an MD5 (some stores): the size check alone decides.
-        #expect(S3Target.etagMatches("\"opaque-etag\"", data))
+        // Not an MD5 (some stores): nothing proves the stored bytes, so the part is sent again.
+        #expect(!S3Target.etagMatches("\"opaque-etag\"", data))
+    }
+
+    @Test("the store's Date header is read, for signing with its clock when ours is off")
+    func httpDate() {
+        #expect(S3Client.httpDate("Fri, 27 Nov 2026 12:34:56 GMT") == Date(timeIntervalSince1970: 1_795_782_896))
+        #expect(S3Client.httpDate("yesterday") == nil)
     }
 
     @Test("S3 errors map to what the queue does with them")
@@ -120,7 +126,7 @@ struct DirectoryTargetTests {
         let src = d + "/clip.mp4.age"
         var bytes = [UInt8](repeating: 0, count: 3 << 20)
         for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 7) }
-        FileManager.default.createFile(atPath: src, contents: Data(bytes))
+        FileManager.default.createPlainFile(atPath: src, contents: Data(bytes))
         let t = DirectoryTarget(root: share)
         try t.probe()
         let obj = LocalObject(path: src, key: "ev/cam-1/2026/11/27/clip.mp4.age", contentType: "application/octet-stream")
@@ -136,7 +142,7 @@ struct DirectoryTargetTests {
         #expect(again.alreadyPresent && again.sentBytes == 0)
         // A different file under the same key is a conflict, and the share's copy is untouched.
         bytes[5] ^= 1
-        FileManager.default.createFile(atPath: src, contents: Data(bytes))
+        FileManager.default.createPlainFile(atPath: src, contents: Data(bytes))
         #expect(throws: OffloadError.self) { try t.send(obj, progress: { _ in }, isCancelled: { false }) }
         #expect(FileManager.default.contents(atPath: share + "/" + obj.key) != Data(bytes))
     }
@@ -147,7 +153,7 @@ struct DirectoryTargetTests {
         defer { try? FileManager.default.removeItem(atPath: d) }
         #expect(throws: OffloadError.self) { try DirectoryTarget(root: d + "/not-mounted").probe() }
         let src = d + "/c.mp4"
-        FileManager.default.createFile(atPath: src, contents: Data(count: 4 << 20))
+        FileManager.default.createPlainFile(atPath: src, contents: Data(count: 4 << 20))
         let t = DirectoryTarget(root: d)
         var calls = 0
         do {
