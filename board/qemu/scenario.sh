@@ -79,6 +79,7 @@ echo "$VIVID" >/sys/bus/platform/drivers/vivid/unbind
 result unbound_at "$(realtime)"
 sleep 3
 snapshot camera_gone
+result bind_started_at "$(realtime)"
 echo "$VIVID" >/sys/bus/platform/drivers/vivid/bind
 result bound_at "$(realtime)"
 before=$(status | sed -n 's/.*"frames_captured" *: *\([0-9]*\).*/\1/p')
