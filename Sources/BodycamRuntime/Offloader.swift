@@ -227,12 +227,7 @@ final class Offloader: @unchecked Sendable {
                 return .wait(delay)
             }
         }
-        let items = scan()
-        cond.withLock {
-            pendingClips = items.filter { $0.kind == .clip }.count
-            pendingBytes = items.filter { $0.kind == .clip }.reduce(0) { $0 + $1.bytes }
-            pendingAudit = items.filter { $0.kind == .audit }.count
-        }
+        let items = refreshCounts()
         sweepRetention()
         let ready = cond.withLock { () -> OffloadItem? in
             items.first { failures[$0.name].map { $0.next <= now } ?? true }
@@ -548,7 +543,9 @@ final class Offloader: @unchecked Sendable {
         }
     }
 
-    private func refreshCounts() {
+    /// Scans the queue and updates the pending counts; returns what it found.
+    @discardableResult
+    private func refreshCounts() -> [OffloadItem] {
         let items = scan()
         cond.withLock {
             countsDirty = false
@@ -556,6 +553,7 @@ final class Offloader: @unchecked Sendable {
             pendingBytes = items.filter { $0.kind == .clip }.reduce(0) { $0 + $1.bytes }
             pendingAudit = items.filter { $0.kind == .audit }.count
         }
+        return items
     }
 
     // MARK: - `bodycam offload`
