@@ -131,11 +131,13 @@ struct OffloadTests {
     /// UploadPart requests, per part of an upload: the store took a part again only after a
     /// request for that same part was interrupted (cut, stalled, refused, or cancelled by an
     /// undock), i.e. an interruption re-sends only the part in flight, never the stored ones.
-    /// (A stalled request the client gave up on may still reach the store late: then the part is
-    /// stored twice, the same bytes, and that stall is the interruption that explains it.)
+    /// (A request the client gave up on or cancelled may still be acted on by the store after the
+    /// client has listed the stored parts: then the part is stored twice, the same bytes, and the
+    /// proxy logs that interruption as an error, e.g. "client closed before the response".)
     func checkNoPartStoredTwice(_ proxy: FaultProxy) throws -> (parts: Int, interrupted: Int) {
         var stored: [String: Int] = [:]
         var troubled: [String: Int] = [:]
+        var requests: [String: [String]] = [:]
         for r in try proxy.log() {
             guard r["method"] as? String == "PUT", let q = r["query"] as? String, q.contains("partNumber=") else { continue }
             let k = (r["path"] as? String ?? "") + "?" + q
@@ -143,10 +145,13 @@ struct OffloadTests {
             // part; an injected error or garbage answer means it never saw it).
             let tookIt = r["upstream_status"] as? Int == 200
             if tookIt { stored[k, default: 0] += 1 }
-            if !tookIt || r["fault"] is String { troubled[k, default: 0] += 1 }
+            if !tookIt || r["fault"] is String || r["error"] is String { troubled[k, default: 0] += 1 }
+            let facts = ["id", "t", "duration", "upstream_status", "fault", "error"].map { "\($0)=\(r[$0] ?? "-")" }
+            requests[k, default: []].append(facts.joined(separator: " "))
         }
         for (k, n) in stored where n > 1 + troubled[k, default: 0] {
-            Issue.record("part stored \(n) times after \(troubled[k, default: 0]) interruptions: \(k)")
+            let seen = (requests[k] ?? []).joined(separator: "\n  ")
+            Issue.record("part stored \(n) times after \(troubled[k, default: 0]) interruptions: \(k)\n  \(seen)")
         }
         return (stored.count, troubled.values.reduce(0, +))
     }

@@ -31,6 +31,8 @@ Faults (control server on 127.0.0.1:C, JSON in and out):
        | {"kind":"cut_response"}   forward the whole request, wait for upstream's final response
            head (so upstream did process it), then reset the client without relaying anything.
        | {"kind":"stall","seconds":S}   after reading the request head, wait S s, then forward.
+       | {"kind":"stall_response","seconds":S}   forward the whole request, wait for upstream's
+           final response head (upstream has acted on it), wait S s, then relay the response.
        | {"kind":"status","status":503, "code":..., "message":..., "headers":{...}}  answer with
            that status and an S3-style XML error (default codes: 503 SlowDown, 500 InternalError,
            403 AccessDenied, 404 NoSuchKey, 400 BadRequest, 412 PreconditionFailed).
@@ -50,7 +52,9 @@ Faults (control server on 127.0.0.1:C, JSON in and out):
      {"id","method","path","query","request_bytes_forwarded","content_length","status"
       (upstream or injected; null if cut),"upstream_status","fault" (kind or null),"t" (unix
       time the head arrived),"duration","error","response_bytes","client_conn",
-      "fault_detail" (the fault object, when there is one)}
+      "fault_detail" (the fault object, when there is one)}; "error" says what went wrong on
+     the way, e.g. "client closed before the response": upstream acted on a request whose client
+     hung up (gave up or cancelled) before it could see the answer.
   GET  /stats   totals.
 Client or upstream disconnects anywhere are logged to stderr and never crash the proxy.
 """
@@ -76,7 +80,8 @@ import urllib.parse
 
 HEAD_LIMIT = 256 * 1024
 BUF = 64 * 1024
-FAULT_KINDS = ("cut_request", "cut_response", "stall", "status", "garbage", "corrupt_checksum")
+FAULT_KINDS = ("cut_request", "cut_response", "stall", "stall_response", "status", "garbage",
+               "corrupt_checksum")
 ERROR_CODES = {400: ("BadRequest", "Bad Request"),
                403: ("AccessDenied", "Access Denied"),
                404: ("NoSuchKey", "The specified key does not exist."),
@@ -435,7 +440,7 @@ class Proxy:
             f = dict(k) if isinstance(k, dict) else {"kind": k}
             if f["kind"] == "status":
                 f.setdefault("status", 503)
-            elif f["kind"] == "stall":
+            elif f["kind"] in ("stall", "stall_response"):
                 f.setdefault("seconds", 2.0)
             elif f["kind"] == "cut_request":
                 f.setdefault("after_bytes", rm["rng"].randint(0, max(0, content_length or 0)))
@@ -638,6 +643,12 @@ class Proxy:
             if keep == "cut":
                 self.cut(entry, writer, up_w, "before response")
                 return False
+            if reader.at_eof() and not entry["error"]:
+                # The client hung up while upstream worked on its request (a client that gives
+                # up or cancels): upstream acted on it, but the client never saw the answer.
+                entry["error"] = "client closed before the response"
+                eprint(f"#{entry['id']} {entry['method']} {entry['path']}: {entry['error']}")
+                return False
             if not body_task.done():
                 return False  # body not consumed: we announced Connection: close
             return keep and body_task.exception() is None
@@ -676,6 +687,8 @@ class Proxy:
         entry["upstream_status"] = status
         if kind in ("cut_request", "cut_response"):
             return "cut"
+        if kind == "stall_response":
+            await asyncio.sleep(float((entry.get("fault_detail") or {}).get("seconds", 2.0)))
         entry["status"] = status
         if method.upper() == "HEAD" or status in (204, 304) or 100 <= status < 200:
             framing = ("none", 0)

@@ -376,6 +376,37 @@ class TestProxy(ProxyTestCase):
             req("GET", f"/{BUCKET}", query={"list-type": "2"}, timeout=0.5)
         self.assertLess(time.monotonic() - t, 2.5)
 
+    def test_client_that_hangs_up_is_logged(self):
+        # The store acts on a request whose client is gone: the log must say so, because that is
+        # the one way the same part can reach the store twice without any injected fault.
+        ctl("POST", "/rules", {"match": {"method": "PUT"},
+                               "fault": {"kind": "stall_response", "seconds": 1.0}})
+        body = os.urandom(5000)
+        port = ENV["px"]["port"]
+        h = bs.sign("PUT", f"127.0.0.1:{port}", "/cam1/hangup.bin", None,
+                    {"Content-Length": str(len(body))}, hashlib.sha256(body).hexdigest(),
+                    ENV["bs"]["access_key"], ENV["bs"]["secret_key"])
+        head = ("PUT /cam1/hangup.bin HTTP/1.1\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(head + body)
+            time.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            e = self.last_log()[0]
+            if e["duration"] is not None:
+                break
+            time.sleep(0.1)
+        self.assertEqual(e["fault"], "stall_response")
+        self.assertEqual(e["upstream_status"], 200)
+        self.assertEqual(e["error"], "client closed before the response")
+        self.assertEqual(req("GET", "/cam1/hangup.bin", direct()).body, body)
+        # A patient client gets the answer late, and no error.
+        ctl("POST", "/rules", {"match": {"method": "PUT"},
+                               "fault": {"kind": "stall_response", "seconds": 0.5}})
+        self.assertEqual(req("PUT", "/cam1/patient.bin", body=body).status, 200)
+        self.assertIsNone(self.last_log()[0]["error"])
+
     def test_garbage(self):
         ctl("POST", "/rules", {"match": {"method": "GET"}, "fault": {"kind": "garbage"}})
         r = req("GET", f"/{BUCKET}", query={"list-type": "2"})
