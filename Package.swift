@@ -20,6 +20,8 @@ let package = Package(
         .executable(name: "bodycam", targets: ["bodycam"]),
         // Test tooling for the VM rig (board/qemu); not installed on a device.
         .executable(name: "bodycam-hil", targets: ["bodycam-hil"]),
+        // The activity detector's evaluation on generated, labelled footage (see README).
+        .executable(name: "detector-eval", targets: ["detector-eval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -90,8 +92,12 @@ let package = Package(
         ),
 
         .executableTarget(name: "bodycam-hil", dependencies: ["CALSA"], swiftSettings: strict),
+        .target(name: "BodycamDetectorEval", dependencies: ["BodycamCore"], swiftSettings: strict),
+        .executableTarget(name: "detector-eval", dependencies: ["BodycamDetectorEval"], swiftSettings: strict),
 
         .testTarget(name: "BodycamCoreTests", dependencies: ["BodycamCore"], swiftSettings: strict),
+        .testTarget(
+            name: "BodycamDetectorTests", dependencies: ["BodycamCore", "BodycamDetectorEval"], swiftSettings: strict),
         .testTarget(name: "BodycamTOMLTests", dependencies: ["BodycamTOML"], swiftSettings: strict),
         .testTarget(name: "BodycamMediaTests", dependencies: ["BodycamMedia"], swiftSettings: strict),
         .testTarget(
@@ -106,7 +112,9 @@ let package = Package(
             name: "BodycamOffloadTests", dependencies: ["BodycamOffload"], swiftSettings: strict),
         .testTarget(
             name: "BodycamIntegrationTests",
-            dependencies: ["bodycam", "BodycamRuntime", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "bodycam", "BodycamRuntime", "BodycamCore", "BodycamDetectorEval", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
     ]
