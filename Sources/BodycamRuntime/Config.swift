@@ -32,6 +32,7 @@ struct BodycamConfig: Sendable, Equatable {
     var watermark = WatermarkSettings()
     /// Where clips go when docked; nil: no offload configured (clips stay on the device).
     var offload: OffloadSettings?
+    var detector = DetectorConfig()
 
     /// Reads `text` (from `file`) strictly.
     static func parse(_ text: String, file: String) throws(ConfigError) -> BodycamConfig {
@@ -116,6 +117,17 @@ struct BodycamConfig: Sendable, Equatable {
         }
         if let t = try root.table("offload") {
             c.offload = try OffloadSettings.parse(t)
+            try t.finish()
+        }
+        if let t = try root.table("detector") {
+            let d = c.detector
+            c.detector.action = DetectorAction(
+                rawValue: try t.string("action", oneOf: DetectorAction.allCases.map(\.rawValue)) ?? d.action.rawValue) ?? .off
+            c.detector.video = try t.bool("video") ?? d.video
+            c.detector.audio = try t.bool("audio") ?? d.audio
+            c.detector.sampleHz = try t.double("sample_hz", range: 1...30) ?? d.sampleHz
+            c.detector.recordAfterSeconds = try t.double("record_after_seconds", range: 0...60) ?? d.recordAfterSeconds
+            c.detector.stopAfterQuietSeconds = try t.double("stop_after_quiet_seconds", range: 0...3600) ?? d.stopAfterQuietSeconds
             try t.finish()
         }
         try root.finish()
@@ -277,5 +289,27 @@ struct S3Credentials: Sendable {
         } catch {
             throw ConfigurationFailure(description: error.description)
         }
+    }
+}
+
+/// `[detector]`: the activity detector (scene motion relative to the camera's own, and sound
+/// level events). It measures activity only: nothing is recognised or identified.
+struct DetectorConfig: Sendable, Equatable {
+    /// "off" (default: nothing runs), "mark" (markers and audit entries), "record" (also starts clips).
+    var action: DetectorAction = .off
+    var video = true
+    var audio = true
+    /// Pictures per second the video detector looks at.
+    var sampleHz = 10.0
+    /// `record`: activity must last this long before a clip starts.
+    var recordAfterSeconds = 2.0
+    /// `record`: a clip the detector started stops after this long without activity; 0 = never
+    /// (the operator stops it).
+    var stopAfterQuietSeconds = 0.0
+
+    var policy: DetectorPolicy {
+        DetectorPolicy(
+            action: action, recordAfter: Int64(recordAfterSeconds * 1e9),
+            stopAfterQuiet: stopAfterQuietSeconds > 0 ? Int64(stopAfterQuietSeconds * 1e9) : nil)
     }
 }

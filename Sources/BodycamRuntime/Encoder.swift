@@ -20,11 +20,14 @@ public struct EncodeOptions: Sendable {
     public var crf: Double
     public var threads: Int
     public var output: String
+    /// Run the activity detector over the input; events go to `OUTPUT.events.jsonl`.
+    public var detector: Bool
 
     public init(
         input: String, width: Int, height: Int, frameRate: FrameRate, pixelFormat: PixelFormat, preset: String,
-        tune: String?, crf: Double, threads: Int, output: String
+        tune: String?, crf: Double, threads: Int, output: String, detector: Bool = false
     ) {
+        self.detector = detector
         self.input = input
         self.width = width
         self.height = height
@@ -96,6 +99,14 @@ public enum FileEncoder {
         let pipeline = MediaPipeline(
             camera: camera, microphone: nil, videoEncoder: encoder, audioEncoder: nil, recorder: recorder,
             logger: logger, waitForEncoder: true)
+        // Events as JSON lines, one per event once it has ended (so each has its end and peak).
+        let events = EventLog()
+        if o.detector {
+            pipeline.videoDetector = VideoActivityDetector(format: format)
+            pipeline.onDetector = { update in
+                if case .ended(let e) = update { events.add(e) }
+            }
+        }
         pipeline.start()
         pipeline.join()
         recorder.finishNow(reason: "end-of-input", now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
@@ -105,10 +116,49 @@ public enum FileEncoder {
             Posix.printError("bodycam: \(o.output) was not written completely\n")
             return ExitCode.failure
         }
+        if o.detector {
+            let path = o.output + ".events.jsonl"
+            do {
+                try FileSystem.writeAtomically(Data(events.jsonLines().utf8), to: path)
+            } catch {
+                Posix.printError("bodycam: \(path): \(error)\n")
+                return ExitCode.failure
+            }
+        }
         if status.pipelineDropped > 0 {
             Posix.printError("bodycam: \(status.pipelineDropped) frames were dropped (storage too slow)\n")
             return ExitCode.failure
         }
         return ExitCode.success
+    }
+}
+
+/// Detector events of `encode --detector`, written as JSON lines: `media_time` and `end_time` in
+/// seconds from the first frame, `kind`, `score`, and for video the `region` (x, y, width, height
+/// as fractions of the picture).
+final class EventLog: @unchecked Sendable {
+    private var events: [ActivityEvent] = []
+    private let lock = NSLock()
+
+    func add(_ e: ActivityEvent) {
+        lock.lock()
+        events.append(e)
+        lock.unlock()
+    }
+
+    func jsonLines() -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        return events.sorted { $0.start < $1.start }.map { e in
+            var o: [String: Any] = [
+                "media_time": (e.start.seconds * 1000).rounded() / 1000,
+                "end_time": ((e.end ?? e.start).seconds * 1000).rounded() / 1000,
+                "kind": e.kind, "score": (e.score * 1000).rounded() / 1000,
+            ]
+            if let c = e.cause { o["cause"] = c }
+            if let r = e.region { o["region"] = [r.x, r.y, r.width, r.height].map { ($0 * 1000).rounded() / 1000 } }
+            let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8)
+            return String(decoding: data, as: UTF8.self) + "\n"
+        }.joined()
     }
 }

@@ -31,6 +31,12 @@ final class MediaPipeline: @unchecked Sendable {
     var watermark: Watermark?
     /// Maps capture times to UTC for the watermark.
     var clock: ClockPair?
+    /// Activity detectors (set before `start`); they look at the picture before the watermark is
+    /// drawn and at the sound before muting (a muted microphone is not listened to).
+    var videoDetector: VideoActivityDetector?
+    var audioDetector: AudioEventDetector?
+    /// Where detector events go (default: the recorder).
+    var onDetector: ((DetectorUpdate) -> Void)?
 
     init(
         camera: any VideoSource, microphone: (any AudioSource)?, videoEncoder: any VideoEncoder,
@@ -91,6 +97,14 @@ final class MediaPipeline: @unchecked Sendable {
 
     private var endError: (any Error)?
 
+    private func detected(_ update: DetectorUpdate) {
+        if let onDetector {
+            onDetector(update)
+        } else {
+            recorder.detector(update, now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
+        }
+    }
+
     private func encodeLoop() {
         let rate = camera.format.frameRate
         let interval = rate.frameInterval
@@ -124,6 +138,7 @@ final class MediaPipeline: @unchecked Sendable {
             var pts = ((frame.time - t0) + interval / 2) / interval * ticks
             if pts <= lastPTS { pts = lastPTS + ticks }
             lastPTS = pts
+            if let detector = videoDetector, let update = detector.process(frame) { detected(update) }
             if let watermark, let clock {
                 watermark.draw(into: frame, unixSeconds: clock.unixSeconds(at: frame.time), clockTrusted: clock.wall.trusted)
             }
@@ -143,6 +158,7 @@ final class MediaPipeline: @unchecked Sendable {
         // Drain any frames still in the queue (after an encoder failure) so the source gets its
         // buffers back, then flush the encoder's delayed frames.
         while let frame = frames.pop() { camera.release(frame) }
+        if let update = videoDetector?.finish(at: lastTime ?? .zero) { detected(update) }
         if failure == nil {
             do { try videoEncoder.flush(output: output) } catch { logger.error("video encoder flush failed: \(error)") }
         }
@@ -203,6 +219,8 @@ final class MediaPipeline: @unchecked Sendable {
                 let adjustment = sync.adjust(time: read.time, frames: read.frames)
                 if recorder.isMuted(at: read.time) {
                     block.baseAddress!.update(repeating: 0, count: read.frames * channels)
+                } else if let detector = audioDetector {
+                    detector.process(UnsafeBufferPointer(block), frames: read.frames, time: read.time) { detected($0) }
                 }
                 var frames = read.frames
                 switch adjustment {

@@ -33,6 +33,8 @@ struct RecorderSettings: Sendable {
     var audit = false
     /// How long to wait for late audio before cutting a fragment without it.
     var audioStallTimeout: Int64 = Nanos.milliseconds(300)
+    /// What detector events do (`[detector]`).
+    var detector = DetectorPolicy(action: .off)
 }
 
 /// What `ctl status` shows about the recorder.
@@ -60,6 +62,8 @@ struct RecorderStatus: Sendable {
     var audioDropped: Int
     var videoGaps: Int
     var audioGaps: Int
+    /// Detector events so far (video and audio).
+    var detectorEvents = 0
 }
 
 /// The heart of the device: pre-event buffer, state machine, button classifier and the clip
@@ -123,6 +127,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var bytesWindow: (start: MonotonicTime, bytes: Int, kbps: Double) = (.zero, 0, 0)
         var evictionsReported = 0
         var clockPair: ClockPair
+        var detector: DetectorPolicy
+        var detectorEvents = 0
     }
 
     /// The init segment is the same for every clip of this run.
@@ -145,7 +151,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 buffer: buffer, machine: machine,
                 classifier: ButtonClassifier(timing: timing, doublePressButtons: [.record]),
                 builder: FragmentBuilder(video: settings.video, audio: settings.audio),
-                nextClipSequence: settings.firstClipSequence, clockPair: pair))
+                nextClipSequence: settings.firstClipSequence, clockPair: pair, detector: settings.detector))
         mute.withLock { $0 = (machine.muted, .zero) }
     }
 
@@ -272,11 +278,32 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         }
     }
 
+    /// An activity detector's event opened or closed (from the media threads).
+    func detector(_ update: DetectorUpdate, now: MonotonicTime) {
+        state.withLock { s in
+            let (phase, e) = switch update {
+            case .began(let e): ("began", e)
+            case .ended(let e): ("ended", e)
+            }
+            var details = ["kind": e.kind, "phase": phase, "score": String(format: "%.3f", e.score)]
+            if let cause = e.cause { details["cause"] = cause }
+            if let r = e.region { details["region"] = String(format: "%.2f,%.2f,%.2f,%.2f", r.x, r.y, r.width, r.height) }
+            if let clip = s.clip { details["clip"] = clip.id }
+            if case .began = update {
+                s.detectorEvents += 1
+                logger.info("detector: \(e.kind)\(e.cause.map { " (\($0))" } ?? "") activity, score \(String(format: "%.3f", e.score))")
+            }
+            audit(&s, "detector", details, at: phase == "began" ? e.start : (e.end ?? now))
+            perform(&s, s.detector.update(update, now: now, machine: &s.machine), now: now)
+        }
+    }
+
     /// Timers: gestures whose time has come, reminders, fragments waiting on stalled audio.
     func tick(now: MonotonicTime) {
         state.withLock { s in
             for g in s.classifier.advance(to: now) { gesture(&s, g, now: now) }
             perform(&s, s.machine.tick(now: now), now: now)
+            perform(&s, s.detector.tick(now: now, machine: &s.machine), now: now)
             progress(&s, now: now, force: false)
         }
     }
@@ -284,7 +311,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// When `tick` next has something to do.
     func nextDeadline() -> MonotonicTime? {
         state.withLock { s in
-            var d = [s.classifier.nextDeadline, s.machine.nextDeadline].compactMap { $0 }.min()
+            var d = [s.classifier.nextDeadline, s.machine.nextDeadline, s.detector.nextDeadline(s.machine.state)]
+                .compactMap { $0 }.min()
             if s.clip?.pendingCut != nil || s.clip?.stopAt != nil, let last = s.lastAudioArrival {
                 let stall = last + settings.audioStallTimeout
                 d = min(d ?? stall, stall)
@@ -330,7 +358,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 lastTone: s.lastTone, framesEncoded: s.framesEncoded, captureDropped: s.captureDropped,
                 pipelineDropped: s.buffer.droppedVideo + s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
-                audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount)
+                audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount,
+                detectorEvents: s.detectorEvents)
         }
     }
 
@@ -497,6 +526,12 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             "clip": id, "trigger": triggerName,
             "pre_event": String(format: "%.3f", max(0, Nanos.toSeconds(pressedAt - origin.time))),
         ] + (previous.map { ["previous_clip": $0] } ?? [:]), at: pressedAt)
+        // Activity going on as the clip opens is marked in it (where it began, or at the clip's
+        // first picture if it began earlier).
+        for e in s.detector.openEvents {
+            let kind = e.cause.map { "\(e.kind):\($0)" } ?? e.kind
+            perform(&s, [.marker(kind: kind, at: max(e.start, origin.time), score: (e.score * 1000).rounded() / 1000)], now: now)
+        }
         logger.notice(
             "recording \(id)",
             metadata: ["pre-event": "\(String(format: "%.1f", Nanos.toSeconds(pressedAt - origin.time)))s"])

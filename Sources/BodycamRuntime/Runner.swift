@@ -204,7 +204,7 @@ final class RecordingSystem: @unchecked Sendable {
             encoderDescription: encoder.settingsString, preEvent: preEvent, preEventAudio: config.preEventAudio,
             rollover: Nanos.seconds(config.rolloverMinutes * 60), clipsDirectory: data.clips,
             journalDirectory: data.journal, outputPath: nil, firstClipSequence: data.nextClipSequence(),
-            sequenceFile: data.sequenceFile, sealed: evidence.recipient != nil, audit: true)
+            sequenceFile: data.sequenceFile, sealed: evidence.recipient != nil, audit: true, detector: config.detector.policy)
         writer = ClipWriter(logger: logger, identity: evidence.identity, audit: evidence.audit, recipient: evidence.recipient)
         let machine = RecorderMachine(
             policy: RecorderPolicy(reminderInterval: config.reminderSeconds > 0 ? Nanos.seconds(config.reminderSeconds) : Int64.max / 4))
@@ -218,6 +218,17 @@ final class RecordingSystem: @unchecked Sendable {
         if config.watermark.enabled {
             pipeline.watermark = Watermark(settings: config.watermark, deviceID: deviceID, format: format)
             pipeline.clock = recorder.clockPair
+        }
+        if config.detector.action != .off {
+            if config.detector.video {
+                var v = VideoActivitySettings()
+                v.sampleRate = config.detector.sampleHz
+                pipeline.videoDetector = VideoActivityDetector(format: format, settings: v)
+            }
+            if config.detector.audio, let mic = microphone {
+                pipeline.audioDetector = AudioEventDetector(sampleRate: mic.sampleRate, channels: mic.channels)
+            }
+            logger.notice("detector: \(config.detector.action.rawValue) (video \(config.detector.video ? "on" : "off"), audio \(config.detector.audio && microphone != nil ? "on" : "off"))")
         }
         if let o = config.offload {
             let target = try Offloader.makeTarget(o, data: data)
@@ -265,6 +276,7 @@ final class RecordingSystem: @unchecked Sendable {
                 "recovered": Int(mic?.recoveries ?? 0),
             ] as [String: Any],
             "pre_event_evictions": r.preEventEvictions,
+            "detector": ["action": config.detector.action.rawValue, "events": r.detectorEvents] as [String: Any],
             "writer_backlog": r.writerBacklog,
         ]
         obj["last_clip"] = r.lastClip

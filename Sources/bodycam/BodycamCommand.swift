@@ -141,6 +141,7 @@ struct Encode: ParsableCommand {
     @Option(help: "Constant rate factor (0–51).") var crf: Double = 23
     @Option(help: "Encoder threads (0 = automatic).") var threads: Int = 0
     @Option(help: "Output MP4 (its manifest is written beside it as .json).") var output: String
+    @Flag(help: "Run the activity detector too; its events go to OUTPUT.events.jsonl.") var detector = false
 
     func parsedSize() -> (Int, Int)? {
         let parts = size.lowercased().split(separator: "x")
@@ -174,7 +175,8 @@ struct Encode: ParsableCommand {
         let code = FileEncoder.encode(
             EncodeOptions(
                 input: input, width: w, height: h, frameRate: parsedRate()!, pixelFormat: PixelFormat(rawValue: pixelFormat)!,
-                preset: preset, tune: tune == "none" ? nil : tune, crf: crf, threads: threads, output: output))
+                preset: preset, tune: tune == "none" ? nil : tune, crf: crf, threads: threads, output: output,
+                detector: detector))
         if code != 0 { throw ExitCode(code) }
     }
 }
