@@ -152,6 +152,8 @@ public struct Score: Sendable {
     public var events = 0
     public var trueEvents = 0
     public var falseEvents = 0
+    /// How long false events lasted in all.
+    public var falseSeconds = 0.0
     /// Detector onset − label onset, seconds, for each label found.
     public var timeErrors: [Double] = []
 
@@ -172,11 +174,15 @@ public struct Score: Sendable {
         events += o.events
         trueEvents += o.trueEvents
         falseEvents += o.falseEvents
+        falseSeconds += o.falseSeconds
         timeErrors += o.timeErrors
     }
 
-    /// Matches events (start, end in seconds) to labels: an event that overlaps a label (from
-    /// 0.5 s before it to 1.5 s after it) is true; a label is found by its earliest such event.
+    /// Matches events (start, end in seconds) to labels by their onset: an event is true when it
+    /// begins while a label lasts (from 0.5 s before its start to 0.5 s after its end), and a
+    /// label is found by the earliest event beginning between 0.5 s before it and its end. An
+    /// event already going on when the label begins (a false alarm that happens to last into
+    /// it) counts as false and finds nothing.
     static func of(events: [(start: Double, end: Double)], labels: [(start: Double, end: Double)], seconds: Double) -> Score {
         var s = Score()
         s.sequences = 1
@@ -184,14 +190,15 @@ public struct Score: Sendable {
         s.labels = labels.count
         s.events = events.count
         for e in events {
-            if labels.contains(where: { e.start <= $0.end + 1.5 && e.end >= $0.start - 0.5 }) {
+            if labels.contains(where: { e.start >= $0.start - 0.5 && e.start <= $0.end + 0.5 }) {
                 s.trueEvents += 1
             } else {
                 s.falseEvents += 1
+                s.falseSeconds += max(0.1, e.end - e.start)
             }
         }
         for l in labels {
-            if let e = events.filter({ $0.start <= l.end + 1.5 && $0.end >= l.start - 0.5 }).min(by: { $0.start < $1.start }) {
+            if let e = events.filter({ $0.start >= l.start - 0.5 && $0.start <= l.end }).min(by: { $0.start < $1.start }) {
                 s.found += 1
                 s.timeErrors.append(e.start - l.start)
             }
@@ -360,7 +367,8 @@ public enum Evaluation {
         s += "all object sequences: recall \(f(labelled.ours.recall)) (baseline \(f(labelled.baseline.recall))), "
         s += "median onset error \(f(labelled.ours.medianTimeError)) s\n"
         s += "camera moving, nothing happening: \(motion.ours.falseEvents) false events in \(f(motion.ours.seconds / 3600)) h = "
-        s += "\(f(motion.ours.falsePerHour, 1))/h (baseline \(motion.baseline.falseEvents) = \(f(motion.baseline.falsePerHour, 1))/h)\n"
+        s += "\(f(motion.ours.falsePerHour, 1))/h (baseline \(motion.baseline.falseEvents) = \(f(motion.baseline.falsePerHour, 1))/h, "
+        s += "in false alarm \(f(100 * motion.baseline.falseSeconds / max(1, motion.baseline.seconds), 0)) % of the time)\n"
         s += "all footage: \(all.ours.falseEvents) false events (baseline \(all.baseline.falseEvents)) in \(f(all.ours.seconds / 3600)) h; "
         s += "precision \(f(all.ours.precision)) (baseline \(f(all.baseline.precision)))\n"
         if !r.misses.isEmpty { s += "video misses and false events: " + r.misses.joined(separator: ", ") + "\n" }

@@ -2,7 +2,8 @@ public import BodycamCore
 
 /// The detector of a camera on a wall (the kind in NVRs and `motion`): the mean absolute
 /// difference of consecutive luma images per 10×10 cell, a fixed threshold, groups of cells, the
-/// same sampling and the same event rules as ours. It reads the same sampled image, so the two
+/// same sampling and the same event rules as ours (two consecutive samples open an event, 1.5 s
+/// of quiet closes it). It reads the same sampled image, so the two
 /// differ only in what they compare.
 public final class FrameDifferenceDetector {
     public let sampler: LumaSampler
@@ -72,7 +73,7 @@ public final class FrameDifferenceDetector {
             }
             return nil
         }
-        if seen, recent.nonzeroBitCount >= 2, let start = firstSeen {
+        if seen, recent & 0b11 == 0b11, let start = firstSeen {
             let e = ActivityEvent(kind: "video", start: start, score: score)
             open = e
             return .began(e)

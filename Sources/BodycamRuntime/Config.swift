@@ -125,7 +125,8 @@ struct BodycamConfig: Sendable, Equatable {
                 rawValue: try t.string("action", oneOf: DetectorAction.allCases.map(\.rawValue)) ?? d.action.rawValue) ?? .off
             c.detector.video = try t.bool("video") ?? d.video
             c.detector.audio = try t.bool("audio") ?? d.audio
-            c.detector.sampleHz = try t.double("sample_hz", range: 1...30) ?? d.sampleHz
+            // Evaluated at 10 Hz; its motion limits hold from 5 to 15.
+            c.detector.sampleHz = try t.double("sample_hz", range: 5...15) ?? d.sampleHz
             c.detector.recordAfterSeconds = try t.double("record_after_seconds", range: 0...60) ?? d.recordAfterSeconds
             c.detector.stopAfterQuietSeconds = try t.double("stop_after_quiet_seconds", range: 0...3600) ?? d.stopAfterQuietSeconds
             try t.finish()

@@ -102,6 +102,11 @@ public enum FileEncoder {
         // Events as JSON lines, one per event once it has ended (so each has its end and peak).
         let events = EventLog()
         if o.detector {
+            guard VideoActivityDetector.supports(format) else {
+                Posix.printError("bodycam: --detector: a \(o.width)x\(o.height) picture is too small for the video detector "
+                    + "(reduced to about 160 pixels wide it must keep at least 40x24)\n")
+                return ExitCode.usage
+            }
             pipeline.videoDetector = VideoActivityDetector(format: format)
             pipeline.onDetector = { update in
                 if case .ended(let e) = update { events.add(e) }

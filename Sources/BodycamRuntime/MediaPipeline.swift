@@ -182,6 +182,7 @@ final class MediaPipeline: @unchecked Sendable {
         var pendingFrames = 0
         var sync = AudioClockSync(sampleRate: rate)
         var packetSample: Int64 = 0  // output sample index of pending[0]
+        var wasMuted = false
 
         func encodeWhole() throws {
             while pendingFrames >= frameSize {
@@ -219,7 +220,14 @@ final class MediaPipeline: @unchecked Sendable {
                 let adjustment = sync.adjust(time: read.time, frames: read.frames)
                 if recorder.isMuted(at: read.time) {
                     block.baseAddress!.update(repeating: 0, count: read.frames * channels)
+                    if !wasMuted, let detector = audioDetector {
+                        // Not listening any more: what was heard ends here.
+                        if let update = detector.finish(at: read.time) { detected(update) }
+                        detector.reset()
+                    }
+                    wasMuted = true
                 } else if let detector = audioDetector {
+                    wasMuted = false
                     detector.process(UnsafeBufferPointer(block), frames: read.frames, time: read.time) { detected($0) }
                 }
                 var frames = read.frames
@@ -244,5 +252,6 @@ final class MediaPipeline: @unchecked Sendable {
         } catch {
             logger.error("audio failed: \(error)")
         }
+        if let update = audioDetector?.finish(at: MonotonicTime(nanoseconds: SystemClock.monotonic())) { detected(update) }
     }
 }

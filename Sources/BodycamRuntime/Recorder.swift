@@ -289,14 +289,23 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             if let cause = e.cause { details["cause"] = cause }
             if let r = e.region { details["region"] = String(format: "%.2f,%.2f,%.2f,%.2f", r.x, r.y, r.width, r.height) }
             if let clip = s.clip { details["clip"] = clip.id }
+            // The line is stamped when it is written (the log stays in time order); when the
+            // activity began or ended is given relative to that.
+            let at = phase == "began" ? e.start : (e.end ?? now)
+            details["seconds_ago"] = String(format: "%.2f", max(0, Nanos.toSeconds(now - at)))
             if case .began = update {
                 s.detectorEvents += 1
                 logger.info("detector: \(e.kind)\(e.cause.map { " (\($0))" } ?? "") activity, score \(String(format: "%.3f", e.score))")
             }
-            audit(&s, "detector", details, at: phase == "began" ? e.start : (e.end ?? now))
+            audit(&s, "detector", details, at: now)
             perform(&s, s.detector.update(update, now: now, machine: &s.machine), now: now)
         }
+        // The control thread decides about starting or stopping a clip (its deadline may be now).
+        detectorWake?()
     }
+
+    /// Wakes the control loop after a detector event (set before the media threads start).
+    var detectorWake: (@Sendable () -> Void)?
 
     /// Timers: gestures whose time has come, reminders, fragments waiting on stalled audio.
     func tick(now: MonotonicTime) {
@@ -405,6 +414,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         for a in actions {
             switch a {
             case .startClip(let at, let trigger):
+                s.detector.clipStarted(trigger: trigger)
                 let video = s.buffer.video
                 let newest = video.isEmpty ? nil : video.endSeq - 1
                 if settings.preEvent > 0, let origin = s.buffer.oldestKeyframe {
@@ -418,6 +428,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     s.forceKeyframe = true
                 }
             case .stopClip(let at):
+                s.detector.clipStopped()
                 if s.pendingStart != nil {
                     s.pendingStart = nil
                 } else if var clip = s.clip, clip.stopAt == nil {
@@ -427,7 +438,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 }
             case .marker(let kind, let at, let score):
                 guard var clip = s.clip else { break }
-                let mt = Nanos.toSeconds(clip.cursor.mediaTime(at))
+                // An event may have begun a moment before the clip's first picture.
+                let mt = max(0, Nanos.toSeconds(clip.cursor.mediaTime(at)))
                 clip.markers += 1
                 s.clip = clip
                 let utc = UTCFormat.iso8601(s.clockPair.unixSeconds(at: at))

@@ -220,7 +220,9 @@ final class RecordingSystem: @unchecked Sendable {
             pipeline.clock = recorder.clockPair
         }
         if config.detector.action != .off {
-            if config.detector.video {
+            if config.detector.video && !VideoActivityDetector.supports(format) {
+                logger.warning("detector: a \(format.width)x\(format.height) picture is too small for the video detector; it stays off")
+            } else if config.detector.video {
                 var v = VideoActivitySettings()
                 v.sampleRate = config.detector.sampleHz
                 pipeline.videoDetector = VideoActivityDetector(format: format, settings: v)
@@ -372,6 +374,7 @@ final class RecorderService: Service, @unchecked Sendable {
             terminal: StatusLine.available ? StatusLine() : nil, status: { s.statusObject() },
             onStop: { [stop] reason in stop.fire(reason) }, onDock: setDocked, hooks: hooks)
         wakeTarget.loop = control
+        s.recorder.detectorWake = { wakeTarget.loop?.wake() }
         do {
             try control.start()
         } catch {

@@ -139,6 +139,7 @@ struct DetectorTests {
         let start = policy.tick(now: t0 + Nanos.seconds(2), machine: &machine)
         #expect(start.first == .startClip(at: t0 + Nanos.seconds(2), trigger: .detector(kind: "video", score: 0.2)))
         #expect(machine.state == .recording)
+        policy.clipStarted(trigger: .detector(kind: "video", score: 0.2))  // as the recorder tells it
         var ended = e
         ended.end = t0 + Nanos.seconds(5)
         _ = policy.update(.ended(ended), now: t0 + Nanos.seconds(6), machine: &machine)
@@ -146,13 +147,16 @@ struct DetectorTests {
         let stop = policy.tick(now: t0 + Nanos.seconds(15), machine: &machine)
         #expect(stop.contains(.stopClip(at: t0 + Nanos.seconds(15))))
         #expect(machine.state == .buffering)
+        policy.clipStopped()
 
         // Activity that goes on after the operator stopped the clip it started does not start
         // another; new activity does.
         let e3 = ActivityEvent(kind: "video", start: t0 + Nanos.seconds(16), score: 0.3)
         _ = policy.update(.began(e3), now: t0 + Nanos.seconds(16), machine: &machine)
         #expect(!policy.tick(now: t0 + Nanos.seconds(18), machine: &machine).isEmpty)
+        policy.clipStarted(trigger: .detector(kind: "video", score: 0.3))
         _ = machine.stop(at: t0 + Nanos.seconds(19))
+        policy.clipStopped()
         #expect(policy.tick(now: t0 + Nanos.seconds(19), machine: &machine).isEmpty)
         #expect(policy.nextDeadline(machine.state) == nil)
         var e3end = e3
@@ -162,6 +166,7 @@ struct DetectorTests {
 
         // A clip the operator started is the operator's: quiet does not stop it.
         _ = machine.start(at: t0 + Nanos.seconds(20), trigger: .button)
+        policy.clipStarted(trigger: .button)
         #expect(policy.tick(now: t0 + Nanos.seconds(20), machine: &machine).isEmpty)
         _ = policy.update(.began(ActivityEvent(kind: "video", start: t0 + Nanos.seconds(21), score: 0.1)), now: t0 + Nanos.seconds(21),
                           machine: &machine)

@@ -93,6 +93,21 @@ public final class AudioEventDetector {
         }
     }
 
+    /// Forgets the signal so far except the noise floor (after a mute or a capture gap): the next
+    /// window starts afresh, and an open event is dropped (close it with `finish` first).
+    public func reset() {
+        sumSquares = 0
+        sliceSquares = 0
+        sliceMax = 0
+        inWindow = 0
+        inSlice = 0
+        windowStart = nil
+        historyCount = 0
+        loudSince = nil
+        quietSince = nil
+        open = nil
+    }
+
     /// Closes an open event (end of input, or the microphone stopped).
     public func finish(at time: MonotonicTime) -> DetectorUpdate? {
         guard var e = open else { return nil }

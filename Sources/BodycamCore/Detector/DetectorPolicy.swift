@@ -46,7 +46,19 @@ public struct DetectorPolicy: Sendable {
             spent.remove(e.kind)
             if open.isEmpty { quietSince = e.end ?? now }
         }
-        return actions + tick(now: now, machine: &machine)
+        // Starting or stopping a clip is left to `tick` on the control thread: updates arrive on
+        // the media threads, which must not cut a pre-event buffer into fragments.
+        return actions
+    }
+
+    /// The recorder opened a clip (any trigger): only a clip the detector asked for is its to stop.
+    public mutating func clipStarted(trigger: Trigger) {
+        if case .detector = trigger { startedClip = true } else { startedClip = false }
+    }
+
+    /// The recorder closed the clip in progress.
+    public mutating func clipStopped() {
+        startedClip = false
     }
 
     public mutating func tick(now: MonotonicTime, machine: inout RecorderMachine) -> [RecorderAction] {
@@ -55,13 +67,11 @@ public struct DetectorPolicy: Sendable {
         if machine.state == .recording { spent.formUnion(open.keys) }
         if machine.state == .buffering, let e = fresh, now - e.start >= recordAfter {
             spent.insert(e.kind)
-            startedClip = true
             return machine.start(at: now, trigger: .detector(kind: e.kind, score: (e.score * 1000).rounded() / 1000))
         }
         if startedClip, machine.state == .recording, open.isEmpty, let quiet = stopAfterQuiet, let since = quietSince,
             now - since >= quiet
         {
-            startedClip = false
             return [.note("detector: no activity for \(quiet / 1_000_000_000) s, stopping the clip it started")]
                 + machine.stop(at: now)
         }

@@ -121,7 +121,15 @@ public final class VideoActivityDetector {
         }
     }
 
+    /// Whether pictures of `format` give a sample image the detector can work on (at least
+    /// 40×24: four cells by two, and a motion pyramid three levels deep).
+    public static func supports(_ format: VideoFormat) -> Bool {
+        let s = LumaSampler(format: format)
+        return s.width >= 40 && s.height >= 24
+    }
+
     public init(format: VideoFormat, settings: VideoActivitySettings = VideoActivitySettings()) {
+        precondition(Self.supports(format), "picture too small for the video detector")
         self.settings = settings
         sampler = LumaSampler(format: format)
         estimator = GlobalMotionEstimator(width: sampler.width, height: sampler.height)
