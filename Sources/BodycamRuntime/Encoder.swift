@@ -158,7 +158,7 @@ final class EventLog: @unchecked Sendable {
             var o: [String: Any] = [
                 "media_time": (e.start.seconds * 1000).rounded() / 1000,
                 "end_time": ((e.end ?? e.start).seconds * 1000).rounded() / 1000,
-                "kind": e.kind, "score": (e.score * 1000).rounded() / 1000,
+                "kind": e.kind, "score": e.roundedScore,
             ]
             if let c = e.cause { o["cause"] = c }
             if let r = e.region { o["region"] = [r.x, r.y, r.width, r.height].map { ($0 * 1000).rounded() / 1000 } }

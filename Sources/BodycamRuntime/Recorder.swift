@@ -541,8 +541,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         // Activity going on as the clip opens is marked in it (where it began, or at the clip's
         // first picture if it began earlier).
         for e in s.detector.openEvents {
-            let kind = e.cause.map { "\(e.kind):\($0)" } ?? e.kind
-            perform(&s, [.marker(kind: kind, at: max(e.start, origin.time), score: (e.score * 1000).rounded() / 1000)], now: now)
+            perform(&s, [.marker(kind: e.markerKind, at: max(e.start, origin.time), score: e.roundedScore)], now: now)
         }
         logger.notice(
             "recording \(id)",

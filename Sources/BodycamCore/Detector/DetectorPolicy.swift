@@ -39,8 +39,7 @@ public struct DetectorPolicy: Sendable {
         case .began(let e):
             open[e.kind] = e
             quietSince = nil
-            let kind = e.cause.map { "\(e.kind):\($0)" } ?? e.kind
-            actions += machine.marker(kind: kind, at: e.start, score: (e.score * 1000).rounded() / 1000)
+            actions += machine.marker(kind: e.markerKind, at: e.start, score: e.roundedScore)
         case .ended(let e):
             open[e.kind] = nil
             spent.remove(e.kind)
@@ -67,7 +66,7 @@ public struct DetectorPolicy: Sendable {
         if machine.state == .recording { spent.formUnion(open.keys) }
         if machine.state == .buffering, let e = fresh, now - e.start >= recordAfter {
             spent.insert(e.kind)
-            return machine.start(at: now, trigger: .detector(kind: e.kind, score: (e.score * 1000).rounded() / 1000))
+            return machine.start(at: now, trigger: .detector(kind: e.kind, score: e.roundedScore))
         }
         if startedClip, machine.state == .recording, open.isEmpty, let quiet = stopAfterQuiet, let since = quietSince,
             now - since >= quiet

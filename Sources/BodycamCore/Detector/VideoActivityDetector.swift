@@ -24,6 +24,12 @@ public struct ActivityEvent: Sendable, Equatable {
         self.region = region
     }
 
+    /// The marker kind in a manifest: "video", "audio:impulse", "audio:loud".
+    public var markerKind: String { cause.map { "\(kind):\($0)" } ?? kind }
+
+    /// The score as markers, triggers and event logs carry it (three decimals).
+    public var roundedScore: Double { (score * 1000).rounded() / 1000 }
+
     public static func == (l: ActivityEvent, r: ActivityEvent) -> Bool {
         l.kind == r.kind && l.cause == r.cause && l.start == r.start && l.end == r.end && l.score == r.score
             && l.region?.x == r.region?.x && l.region?.y == r.region?.y
@@ -172,13 +178,6 @@ public final class VideoActivityDetector {
         guard wants(frame.time) else { return nil }
         sampler.sample(frame, into: current)
         return process(sampled: frame.time)
-    }
-
-    /// Looks at a luma image already sampled into `image` (same size as the sampler's).
-    public func process(image: LumaImage, at time: MonotonicTime) -> DetectorUpdate? {
-        guard wants(time) else { return nil }
-        current.copy(from: image)
-        return process(sampled: time)
     }
 
     /// Closes an open event (end of input).
