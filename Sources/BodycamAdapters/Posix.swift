@@ -18,6 +18,13 @@ public enum Posix {
         return r >= 0 ? r : nil
     }
 
+    /// Reserves `length` bytes of blocks from `offset` in an open file without changing its size
+    /// (fallocate with FALLOC_FL_KEEP_SIZE). False where the file system cannot.
+    @Sendable
+    public static func reserveSpace(fd: Int32, offset: Int, length: Int) -> Bool {
+        bodycam_reserve_space(fd, Int64(offset), Int64(length)) == 0
+    }
+
     /// Names the calling thread (15 bytes show in `top -H`).
     public static func setThreadName(_ name: String) {
         _ = bodycam_set_thread_name(String(name.prefix(15)))

@@ -24,8 +24,15 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
         var counters = CaptureCounters()
     }
 
-    public init(format: VideoFormat, bufferCount: Int = 4, seed: UInt64 = 1, speed: Double = 1, syncMarks: Bool = false) {
+    /// Seconds after the first frame when the camera stops delivering (a wedged driver), if ever.
+    public let stallAfter: Double?
+
+    public init(
+        format: VideoFormat, bufferCount: Int = 4, seed: UInt64 = 1, speed: Double = 1, syncMarks: Bool = false,
+        stallAfter: Double? = nil
+    ) {
         self.format = format
+        self.stallAfter = stallAfter
         self.speed = speed
         self.syncMarks = syncMarks
         buffers = (0..<bufferCount).map { _ in
@@ -51,6 +58,11 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
         while true {
             // Slot k is due at start + k·interval (absolute, so timing does not drift).
             let due = start + Int64(Double(slot * interval) / speed)
+            if let stallAfter, due - start >= Nanos.seconds(stallAfter) {
+                // Wedged: nothing more until stopped, like a DQBUF that never returns.
+                while !state.withLock({ $0.stopped }) { SystemClock.sleep(untilMonotonic: SystemClock.monotonic() + 50_000_000) }
+                return nil
+            }
             SystemClock.sleep(untilMonotonic: due)
             let k = slot
             slot += 1

@@ -50,6 +50,8 @@ public struct RecorderPolicy: Sendable, Equatable {
 public struct RecorderMachine: Sendable {
     public private(set) var state: RecorderState = .starting
     public private(set) var muted = false
+    /// Free storage is below the reserve: no clip starts until space returns.
+    public private(set) var storageLow = false
     /// When the clip in progress was requested (for the reminder timer).
     public private(set) var recordingSince: MonotonicTime?
     private var nextReminder: MonotonicTime?
@@ -90,6 +92,9 @@ public struct RecorderMachine: Sendable {
     /// Start a clip on request of something other than a button (the detector, the control API).
     public mutating func start(at t: MonotonicTime, trigger: Trigger) -> [RecorderAction] {
         switch state {
+        case .buffering where storageLow:
+            // Refused, and the wearer feels it: a start that silently did nothing would be worse.
+            return [.note("storage below its reserve: no new clip"), .indicator(.haptic(.alert))]
         case .buffering:
             state = .recording
             recordingSince = t
@@ -115,6 +120,25 @@ public struct RecorderMachine: Sendable {
         recordingSince = nil
         nextReminder = nil
         return [.stopClip(at: t), .indicator(.led(.recording, .off)), .indicator(.haptic(.twoShort))]
+    }
+
+    /// Free storage fell below the reserve (`low`) or is back above it. Going low ends a clip in
+    /// progress (it is finalised normally) and raises the warning light and an alert; nothing is
+    /// deleted to make room, that is the offload queue's job once verified copies exist.
+    public mutating func storage(low: Bool, at t: MonotonicTime) -> [RecorderAction] {
+        guard low != storageLow else { return [] }
+        storageLow = low
+        guard low else {
+            return [.indicator(.led(.warning, .off)), .note("storage above its reserve again: clips can start")]
+        }
+        var actions: [RecorderAction] = []
+        if state == .recording {
+            actions = stop(at: t).filter { if case .indicator(.haptic) = $0 { return false } else { return true } }
+        }
+        actions.append(.indicator(.led(.warning, .blink(onMilliseconds: 250, offMilliseconds: 250))))
+        actions.append(.indicator(.haptic(.alert)))
+        actions.append(.note("storage below its reserve: no new clip starts"))
+        return actions
     }
 
     /// A marker from a source other than the marker button (the detector in `mark` mode).

@@ -39,9 +39,26 @@ public final class AuditLog {
 
     public struct WriteError: Error, CustomStringConvertible {
         public var description: String
+        /// The line is in the file (only syncing it failed): do not write it again.
+        public var lineWritten = false
     }
+    /// The segment's first line (naming the key) is written; until it is, appends write it first.
+    private var announced = false
+    private var previousSegment: String?
+    /// Bytes of the segment backed by preallocated blocks (`fallocate`, size unchanged), so the
+    /// lines recording a full disk (storage low, faults, deletions that free space) still fit.
+    private var allocated = 0
+    static let preallocation = 256 * 1024
 
-    public init(directory: String, deviceID: String, identity: DeviceIdentity, unixSeconds: Double) throws(WriteError) {
+    /// Reserves blocks past a file's end without changing its size (fallocate with
+    /// FALLOC_FL_KEEP_SIZE), given by the platform layer; nil: no preallocation.
+    public typealias Reserve = @Sendable (_ fd: Int32, _ offset: Int, _ length: Int) -> Bool
+    private let reserve: Reserve?
+
+    public init(
+        directory: String, deviceID: String, identity: DeviceIdentity, unixSeconds: Double, reserve: Reserve? = nil
+    ) throws(WriteError) {
+        self.reserve = reserve
         self.directory = directory
         self.deviceID = deviceID
         self.identity = identity
@@ -70,17 +87,29 @@ public final class AuditLog {
 
     /// Every segment starts by naming the key its lines are signed with, so a segment on its
     /// own can be checked (an agency compares the key with the one it registered for the device).
-    private func announceSegment(unixSeconds: Double, previous: String?) throws(WriteError) {
+    private func announceSegment(unixSeconds: Double) throws(WriteError) {
         var details = ["public_key": identity.publicKey.string]
-        if let previous { details["previous_segment"] = previous }
+        if let previousSegment { details["previous_segment"] = previousSegment }
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
-        try append(
+        _ = try appendLine(
             event: "segment", details: details, monotonic: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec),
             unixSeconds: unixSeconds, clockTrusted: false)
+        announced = true
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    /// Keeps at least 64 KiB (a few hundred lines) preallocated past the end of the segment.
+    private func reserveAhead() {
+        guard fd >= 0, size + 64 * 1024 > allocated else { return }
+        if reserve?(fd, size, Self.preallocation) == true { allocated = size + Self.preallocation }
+    }
+
+    deinit {
+        if fd >= 0 {
+            _ = ftruncate(fd, off_t(size))
+            close(fd)
+        }
+    }
 
     /// Segment files in `directory`, oldest first (their names sort by time, then by number:
     /// `…Z-9` before `…Z-10`, as several starts within one second give).
@@ -101,22 +130,33 @@ public final class AuditLog {
     private func openSegment(unixSeconds: Double) throws(WriteError) {
         let previous = path.isEmpty ? Self.segments(in: directory).last.map { ($0 as NSString).lastPathComponent }
             : (path as NSString).lastPathComponent
-        if fd >= 0 { close(fd) }
+        if fd >= 0 {
+            // Give back the preallocated blocks past the last line.
+            _ = ftruncate(fd, off_t(size))
+            close(fd)
+        }
+        fd = -1
         let highest = Self.segments(in: directory).map { Self.sortKey(($0 as NSString).lastPathComponent).0 }.max() ?? 0
         segment = max(segment, highest) + 1
         let counter = String(segment)
         let name = "audit-" + String(repeating: "0", count: max(0, 6 - counter.count)) + counter
             + "-\(compactUTC(unixSeconds)).jsonl"
-        path = directory + "/" + name
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw WriteError(description: "\(path): \(String(cString: strerror(errno)))") }
+        let newPath = directory + "/" + name
+        fd = open(newPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        // Not created (a full disk): the next append tries again; `path` still names the last segment.
+        guard fd >= 0 else { throw WriteError(description: "\(newPath): \(String(cString: strerror(errno)))") }
+        path = newPath
         size = 0
+        allocated = 0
+        reserveAhead()
         let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             fsync(dfd)
             close(dfd)
         }
-        try announceSegment(unixSeconds: unixSeconds, previous: previous)
+        previousSegment = previous
+        announced = false
+        try announceSegment(unixSeconds: unixSeconds)
     }
 
     private func compactUTC(_ t: Double) -> String {
@@ -127,36 +167,52 @@ public final class AuditLog {
     }
 
     /// Appends one event, synced to storage. Returns the line's sequence number.
+    ///
+    /// A failed write (a full disk) leaves the log as it was: a partial line is cut off again and
+    /// the chain continues from the last line written, so the caller can simply retry later.
     @discardableResult
     public func append(
         event: String, details: [String: String], monotonic: Int64, unixSeconds: Double, clockTrusted: Bool
     ) throws(WriteError) -> Int {
-        if size >= Self.segmentLimit { try openSegment(unixSeconds: unixSeconds) }
+        if size >= Self.segmentLimit || fd < 0 { try openSegment(unixSeconds: unixSeconds) }
+        if !announced { try announceSegment(unixSeconds: unixSeconds) }
+        return try appendLine(
+            event: event, details: details, monotonic: monotonic, unixSeconds: unixSeconds, clockTrusted: clockTrusted)
+    }
+
+    private func appendLine(
+        event: String, details: [String: String], monotonic: Int64, unixSeconds: Double, clockTrusted: Bool
+    ) throws(WriteError) -> Int {
         var e = AuditEntry(
             seq: seq, time: iso8601(unixSeconds), mono: monotonic, clockTrusted: clockTrusted, device: deviceID,
             event: event, details: details, prev: lastHash, sig: nil)
         let line: Data
+        let hash: SHA256.Digest
         do {
             let unsigned = try Canonical.bytes(e)
-            let hash = SHA256.hash(data: unsigned)
+            hash = SHA256.hash(data: unsigned)
             e.sig = identity.sign(Data(hash))
             line = try Canonical.bytes(e) + Data([0x0a])
-            lastHash = Hex.string(hash)
         } catch {
             throw WriteError(description: "audit entry cannot be encoded: \(error)")
         }
         let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == line.count else {
             let e = errno
-            // A short write leaves a torn line; the next start continues after the last whole one.
+            // Cut a partial line off again, so the next line starts on a line of its own.
+            if written > 0 { _ = ftruncate(fd, off_t(size)) }
             throw WriteError(description: "\(path): \(written < 0 ? String(cString: strerror(e)) : "short write")")
         }
         let synced = fdatasync(fd) == 0
         let syncErrno = errno
         size += line.count
         seq += 1
+        lastHash = Hex.string(hash)
+        reserveAhead()
         // The line is in the file (and chained); whether it is on storage is not known.
-        guard synced else { throw WriteError(description: "\(path): fdatasync: \(String(cString: strerror(syncErrno)))") }
+        guard synced else {
+            throw WriteError(description: "\(path): fdatasync: \(String(cString: strerror(syncErrno)))", lineWritten: true)
+        }
         return seq - 1
     }
 

@@ -33,6 +33,9 @@ struct BoardDescription: Sendable, Equatable {
         var input: Int?
         var dvTimings: Bool
         var timeoutSeconds: Double
+        /// Synthetic camera: stop delivering after this many seconds, like a wedged driver whose
+        /// DQBUF never returns (tests the watchdog).
+        var stallAfterSeconds: Double?
     }
 
     enum MicrophoneKind: String, Sendable { case synthetic, alsa, none }
@@ -199,12 +202,16 @@ struct BoardDescription: Sendable, Equatable {
         if kind == .v4l2 && device == nil && card == nil && bus == nil {
             throw cam.fail("device", "a V4L2 camera needs device, card or bus_info")
         }
+        let stall = try cam.double("stall_after_seconds", range: 0.1...86_400)
+        if stall != nil && kind != .synthetic {
+            throw cam.fail("stall_after_seconds", "is a fault of the synthetic camera only")
+        }
         return Camera(
             kind: kind, width: width, height: height, frameRate: FrameRate(fps, fpsDen), pixelFormats: formats,
             buffers: Int(try cam.int("buffers", range: 2...32) ?? 4),
             syncMarks: try cam.bool("sync_marks") ?? false, device: device, card: card, busInfo: bus,
             input: try cam.int("input", range: 0...255).map(Int.init), dvTimings: try cam.bool("dv_timings") ?? false,
-            timeoutSeconds: try cam.double("timeout_seconds", range: 0.2...30) ?? 2)
+            timeoutSeconds: try cam.double("timeout_seconds", range: 0.2...30) ?? 2, stallAfterSeconds: stall)
     }
 
     /// A line is a name (`record = "bodycam-record"`) or a chip and offset

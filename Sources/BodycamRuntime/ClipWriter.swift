@@ -4,6 +4,7 @@ import BodycamEvidence
 import Crypto
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -96,6 +97,11 @@ final class ClipWriter: @unchecked Sendable {
     /// Seal clips to this age recipient; nil writes plain MP4.
     private let recipient: String?
     private var auditFailed = false
+    /// Audit events not yet written (the disk was full), oldest first; retried before each new
+    /// one, so the log keeps its order and loses nothing unless this backlog overflows.
+    private var auditBacklog: [AuditEvent] = []
+    private var auditOverflow = 0
+    private static let auditBacklogLimit = 4096
 
     private final class OpenClip {
         var manifest: ClipManifest
@@ -133,7 +139,10 @@ final class ClipWriter: @unchecked Sendable {
 
     func start() {
         thread = DedicatedThread(name: "bc-writer") { [self] in
-            while let command = queue.pop() { perform(command) }
+            while let command = queue.pop() {
+                perform(command)
+                completed.add(1, ordering: .relaxed)
+            }
         }
     }
 
@@ -148,6 +157,9 @@ final class ClipWriter: @unchecked Sendable {
     }
 
     var backlog: Int { queue.depth }
+
+    /// Commands performed so far (the watchdog's evidence that storage keeps up).
+    let completed = Atomic<Int>(0)
 
     // MARK: - Commands
 
@@ -179,15 +191,33 @@ final class ClipWriter: @unchecked Sendable {
 
     private func writeAudit(_ a: AuditEvent) {
         guard let audit else { return }
-        do {
-            try audit.append(
-                event: a.event, details: a.details, monotonic: a.monotonic, unixSeconds: a.unixSeconds,
-                clockTrusted: a.clockTrusted)
-            auditFailed = false
-        } catch {
-            // Said once per failure streak: a full disk would otherwise log every event.
-            if !auditFailed { logger.error("audit log not written: \(error)") }
-            auditFailed = true
+        if auditBacklog.count >= Self.auditBacklogLimit {
+            auditBacklog.removeFirst()
+            auditOverflow += 1
+        }
+        auditBacklog.append(a)
+        while let next = auditBacklog.first {
+            do {
+                if auditOverflow > 0 {
+                    // Say what could not be kept before the first event after the gap.
+                    try audit.append(
+                        event: "fault", details: ["what": "audit", "lost_events": "\(auditOverflow)"],
+                        monotonic: next.monotonic, unixSeconds: next.unixSeconds, clockTrusted: next.clockTrusted)
+                    auditOverflow = 0
+                }
+                try audit.append(
+                    event: next.event, details: next.details, monotonic: next.monotonic, unixSeconds: next.unixSeconds,
+                    clockTrusted: next.clockTrusted)
+                auditBacklog.removeFirst()
+                if auditFailed { logger.notice("audit log written again") }
+                auditFailed = false
+            } catch {
+                if error.lineWritten { auditBacklog.removeFirst() }
+                // Said once per failure streak: a full disk would otherwise log every event.
+                if !auditFailed { logger.error("audit log not written (kept in memory, retried): \(error)") }
+                auditFailed = true
+                return
+            }
         }
     }
 

@@ -33,6 +33,9 @@ struct BodycamConfig: Sendable, Equatable {
     /// Where clips go when docked; nil: no offload configured (clips stay on the device).
     var offload: OffloadSettings?
     var detector = DetectorConfig()
+    /// Free space kept on the data volume (`[storage] reserve_mib`); nil: sized from the video
+    /// bitrate (a minute of video plus room for manifests, journals and the audit log).
+    var storageReserveMiB: Int?
 
     /// Reads `text` (from `file`) strictly.
     static func parse(_ text: String, file: String) throws(ConfigError) -> BodycamConfig {
@@ -129,6 +132,10 @@ struct BodycamConfig: Sendable, Equatable {
             c.detector.sampleHz = try t.double("sample_hz", range: 5...15) ?? d.sampleHz
             c.detector.recordAfterSeconds = try t.double("record_after_seconds", range: 0...60) ?? d.recordAfterSeconds
             c.detector.stopAfterQuietSeconds = try t.double("stop_after_quiet_seconds", range: 0...3600) ?? d.stopAfterQuietSeconds
+            try t.finish()
+        }
+        if let t = try root.table("storage") {
+            c.storageReserveMiB = try t.int("reserve_mib", range: 0...1_048_576).map(Int.init)
             try t.finish()
         }
         try root.finish()

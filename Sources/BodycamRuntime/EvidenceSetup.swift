@@ -74,7 +74,7 @@ final class Evidence: @unchecked Sendable {
         let unix = SystemClock.realtime()
         let audit: AuditLog
         do {
-            audit = try AuditLog(directory: data.root + "/audit", deviceID: deviceID, identity: identity, unixSeconds: unix)
+            audit = try AuditLog(directory: data.root + "/audit", deviceID: deviceID, identity: identity, unixSeconds: unix, reserve: Posix.reserveSpace)
         } catch {
             throw ConfigurationFailure(description: "audit log: \(error)")
         }

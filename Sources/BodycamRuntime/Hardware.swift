@@ -63,7 +63,9 @@ final class Hardware: @unchecked Sendable {
         let format = board.videoFormat
         switch board.camera.kind {
         case .synthetic:
-            camera = SyntheticCamera(format: format, bufferCount: board.camera.buffers, syncMarks: board.camera.syncMarks)
+            camera = SyntheticCamera(
+                format: format, bufferCount: board.camera.buffers, syncMarks: board.camera.syncMarks,
+                stallAfter: board.camera.stallAfterSeconds)
             v4l2 = nil
         case .v4l2:
             let c = board.camera

@@ -29,8 +29,12 @@ final class MediaPipeline: @unchecked Sendable {
     private let waitForEncoder: Bool
     /// Burns device id and UTC time into each frame before it is encoded (set before `start`).
     var watermark: Watermark?
-    /// Maps capture times to UTC for the watermark.
-    var clock: ClockPair?
+    /// Maps capture times to UTC for the watermark; replaced when the wall clock is stepped.
+    private let clockLock = Mutex<ClockPair?>(nil)
+    var clock: ClockPair? {
+        get { clockLock.withLock { $0 } }
+        set { clockLock.withLock { $0 = newValue } }
+    }
     /// Activity detectors (set before `start`); they look at the picture before the watermark is
     /// drawn and at the sound before muting (a muted microphone is not listened to).
     var videoDetector: VideoActivityDetector?
@@ -139,7 +143,7 @@ final class MediaPipeline: @unchecked Sendable {
             if pts <= lastPTS { pts = lastPTS + ticks }
             lastPTS = pts
             if let detector = videoDetector, let update = detector.process(frame) { detected(update) }
-            if let watermark, let clock {
+            if let watermark, let clock = self.clock {
                 watermark.draw(into: frame, unixSeconds: clock.unixSeconds(at: frame.time), clockTrusted: clock.wall.trusted)
             }
             do {

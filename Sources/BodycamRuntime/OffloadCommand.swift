@@ -47,7 +47,7 @@ public enum OffloadCommand {
         let deviceID = config.deviceID ?? DataDirectory.defaultDeviceID()
         let audit: AuditLog
         do {
-            audit = try AuditLog(directory: data.root + "/audit", deviceID: deviceID, identity: identity, unixSeconds: SystemClock.realtime())
+            audit = try AuditLog(directory: data.root + "/audit", deviceID: deviceID, identity: identity, unixSeconds: SystemClock.realtime(), reserve: Posix.reserveSpace)
         } catch {
             Posix.printError("bodycam: audit log: \(error)\n")
             return ExitCode.failure

@@ -64,6 +64,8 @@ struct RecorderStatus: Sendable {
     var audioGaps: Int
     /// Detector events so far (video and audio).
     var detectorEvents = 0
+    /// Free storage is below the reserve (or a write hit ENOSPC): no clip starts.
+    var storageLow = false
 }
 
 /// The heart of the device: pre-event buffer, state machine, button classifier and the clip
@@ -338,6 +340,39 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         }
     }
 
+    /// The wall clock was stepped or its trust changed: later UTC times (clip starts, markers,
+    /// audit lines) use the new pairing; media timestamps are monotonic and unaffected.
+    func updateClock(_ pair: ClockPair) {
+        state.withLock { $0.clockPair = pair }
+    }
+
+    /// The state machine's state.
+    var machineState: RecorderState { state.withLock { $0.machine.state } }
+
+    /// Frames encoded so far.
+    var framesEncoded: Int { state.withLock { $0.framesEncoded } }
+
+    /// Whether storage is below its reserve, as the recorder last heard.
+    var storageLow: Bool { state.withLock { $0.machine.storageLow } }
+
+    /// Free storage crossed the reserve: `low` ends a clip in progress (reason "storage") and
+    /// refuses new ones until space returns. Audited both ways.
+    func storage(low: Bool, freeBytes: Int64, reserveBytes: Int64, now: MonotonicTime) {
+        state.withLock { s in
+            guard low != s.machine.storageLow else { return }
+            let details = ["free_mib": "\(freeBytes / 1_048_576)", "reserve_mib": "\(reserveBytes / 1_048_576)"]
+            if low {
+                logger.critical("storage low: \(freeBytes / 1_048_576) MiB free, reserve \(reserveBytes / 1_048_576) MiB")
+                audit(&s, "storage_low", details + (s.clip.map { ["clip": $0.id] } ?? [:]), at: now)
+                if s.clip != nil { s.clip?.endReason = "storage" }
+            } else {
+                logger.notice("storage available again: \(freeBytes / 1_048_576) MiB free")
+                audit(&s, "storage_ok", details, at: now)
+            }
+            perform(&s, s.machine.storage(low: low, at: now), now: now)
+        }
+    }
+
     /// Whether a clip is still open (shutdown waits for it to close).
     var hasOpenClip: Bool { state.withLock { $0.clip != nil || $0.pendingStart != nil } }
 
@@ -368,7 +403,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 pipelineDropped: s.buffer.droppedVideo + s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
                 audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount,
-                detectorEvents: s.detectorEvents)
+                detectorEvents: s.detectorEvents, storageLow: s.machine.storageLow)
         }
     }
 
@@ -385,8 +420,14 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 s.clip?.endReason = error.isNoSpace ? "storage" : "error"
                 let video = s.buffer.video
                 let newest = video.isEmpty ? MonotonicTime.zero : video[video.endSeq - 1].time
-                perform(&s, s.machine.stop(at: newest), now: newest)
-                perform(&s, [.indicator(.led(.warning, .on)), .indicator(.haptic(.alert))], now: newest)
+                if error.isNoSpace {
+                    // Full before the reserve said so (another writer, a small card): treat it as
+                    // low storage until the housekeeper sees the reserve free again.
+                    perform(&s, s.machine.storage(low: true, at: newest), now: newest)
+                } else {
+                    perform(&s, s.machine.stop(at: newest), now: newest)
+                    perform(&s, [.indicator(.led(.warning, .on)), .indicator(.haptic(.alert))], now: newest)
+                }
             }
         }
     }

@@ -153,6 +153,8 @@ final class RecordingSystem: @unchecked Sendable {
     let hardware: Hardware
     /// nil when no `[offload]` is configured: clips stay on the device.
     let offloader: Offloader?
+    /// Below this much free space no clip starts and a clip in progress ends.
+    let storageReserveBytes: Int64
 
     init(board: BoardDescription, config: BodycamConfig, data: DataDirectory, evidence: Evidence, logger: Logger) throws {
         self.board = board
@@ -232,6 +234,10 @@ final class RecordingSystem: @unchecked Sendable {
             }
             logger.notice("detector: \(config.detector.action.rawValue) (video \(config.detector.video ? "on" : "off"), audio \(config.detector.audio && microphone != nil ? "on" : "off"))")
         }
+        let estimatedKbps = video.maxKbps
+            ?? Int(Double(format.width * format.height) * format.frameRate.framesPerSecond * 0.3 / 1000)
+        storageReserveBytes = Int64(config.storageReserveMiB.map { $0 * 1_048_576 }
+            ?? (estimatedKbps * 125 * 60 + 16 * 1_048_576))
         if let o = config.offload {
             let target = try Offloader.makeTarget(o, data: data)
             let recorder = recorder
@@ -248,6 +254,21 @@ final class RecordingSystem: @unchecked Sendable {
         }
         logger.notice(
             "bodycam \(deviceID) on board \(board.name): \(format), audio \(audioTrack.map { "\($0.sampleRate) Hz x\($0.channels) opus" } ?? "off"), pre-event \(config.preEventSeconds)s, ring \(ring.videoBytes / 1_048_576) MiB")
+    }
+
+    /// One line for `systemctl status` (sd_notify STATUS=).
+    func serviceStatusLine() -> String {
+        let r = recorder.status()
+        var parts: [String] = []
+        switch r.state {
+        case .starting: parts.append("starting the camera")
+        case .buffering: parts.append("buffering (pre-event \(Int(r.preEventSeconds.rounded())) s)")
+        case .recording: parts.append("recording \(r.clipID ?? "")")
+        case .stopping: parts.append("stopping")
+        }
+        if r.storageLow { parts.append("STORAGE LOW") }
+        if docked.withLock({ $0 }) { parts.append("docked") }
+        return parts.joined(separator: ", ")
     }
 
     /// The `ctl status` answer.
@@ -293,7 +314,7 @@ final class RecordingSystem: @unchecked Sendable {
             let pending = FileSystem.list(data.clips).filter { $0.hasSuffix(".json") }.count
             obj["offload"] = ["configured": false, "pending": pending] as [String: Any]
         }
-        var storage: [String: Any] = ["path": data.root]
+        var storage: [String: Any] = ["path": data.root, "low": r.storageLow, "reserve_bytes": storageReserveBytes]
         if let free = FileSystem.freeBytes(at: data.root) { storage["free_bytes"] = free }
         obj["storage"] = storage
         return obj
@@ -367,8 +388,23 @@ final class RecorderService: Service, @unchecked Sendable {
         }
         s.offloader?.start()
         let dockPoller = s.board.dock.path.map { DockPoller(path: $0, kind: s.board.dock.kind, logger: logger, report: setDocked) }
+        let notifier = SystemdNotifier()
         let wakeTarget = ControlLoopReference()
-        let hooks = s.hardware.wire(recorder: s.recorder, docked: setDocked, wake: { wakeTarget.loop?.wake() })
+        var hooks = s.hardware.wire(recorder: s.recorder, docked: setDocked, wake: { wakeTarget.loop?.wake() })
+        let housekeeper = Housekeeper(
+            recorder: s.recorder, notifier: notifier,
+            probes: .init(
+                captured: { Int(s.hardware.camera.counters.delivered) }, encoded: { s.recorder.framesEncoded },
+                written: { (s.writer.completed.load(ordering: .relaxed), s.writer.backlog) },
+                freeBytes: { FileSystem.freeBytes(at: s.data.clips) }, statusLine: { s.serviceStatusLine() },
+                ready: { s.recorder.machineState != .starting }),
+            reserveBytes: s.storageReserveBytes, logger: logger,
+            onClock: { pair in if s.pipeline.watermark != nil { s.pipeline.clock = pair } })
+        let hardwareTick = hooks.tick
+        hooks.tick = { now in
+            let next = housekeeper.tick(now)
+            return hardwareTick?(now).map { min($0, next) } ?? next
+        }
         let control = ControlLoop(
             socketPath: s.data.socket, recorder: s.recorder, logger: logger, runFor: options.runFor,
             terminal: StatusLine.available ? StatusLine() : nil, status: { s.statusObject() },
@@ -393,6 +429,7 @@ final class RecorderService: Service, @unchecked Sendable {
             stop.fire("signal")
         }
         logger.notice("stopping (\(stop.reason ?? "?"))")
+        housekeeper.stopping(stop.reason ?? "?")
         s.recorder.audit("shutdown", ["reason": stop.reason ?? "unknown"])
         // The shutdown joins threads and waits on storage: do it off the cooperative pool.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in

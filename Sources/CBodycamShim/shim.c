@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
 #include <sys/timex.h>
 
 x264_t *bodycam_x264_encoder_open(x264_param_t *param) { return x264_encoder_open(param); }
@@ -31,7 +32,13 @@ int bodycam_opus_get_lookahead(OpusEncoder *enc, int32_t *samples) {
 int bodycam_clock_synchronized(void) {
     struct timex tx = {0};
     int state = adjtimex(&tx);
+    /* A refused call (seccomp, EPERM) says nothing about the clock: not trusted. */
+    if (state == -1) return 0;
     return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
+}
+
+int bodycam_reserve_space(int fd, long long offset, long long length) {
+    return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
 }
 
 int bodycam_eventfd(unsigned int initial, int nonblocking) {

@@ -279,3 +279,35 @@ struct RecorderMachineTests {
         #expect(m.state == .stopping)
     }
 }
+
+@Suite("Recorder machine: storage below the reserve")
+struct RecorderMachineStorageTests {
+    @Test("going low while recording stops the clip and alerts; starts are refused until space returns")
+    func lowWhileRecording() {
+        var m = recording(since: 10)
+        let low = m.storage(low: true, at: sec(20))
+        #expect(stops(low) == [sec(20)])
+        #expect(low.contains(.indicator(.led(.warning, .blink(onMilliseconds: 250, offMilliseconds: 250)))))
+        #expect(low.contains(.indicator(.haptic(.alert))))
+        #expect(!low.contains(.indicator(.haptic(.twoShort))), "the alert replaces the stop's two short pulses")
+        #expect(m.state == .buffering && m.storageLow)
+        // Repeated reports change nothing.
+        #expect(m.storage(low: true, at: sec(21)).isEmpty)
+        let refused = m.handle(press(.record, .doublePress, at: 22))
+        #expect(starts(refused).isEmpty)
+        #expect(refused.contains(.indicator(.haptic(.alert))))
+        #expect(m.state == .buffering)
+        let back = m.storage(low: false, at: sec(30))
+        #expect(back.contains(.indicator(.led(.warning, .off))))
+        #expect(starts(m.handle(press(.record, .doublePress, at: 31))) == [sec(31)])
+    }
+
+    @Test("going low while buffering only alerts")
+    func lowWhileBuffering() {
+        var m = buffering()
+        let low = m.storage(low: true, at: sec(5))
+        #expect(stops(low).isEmpty)
+        #expect(low.contains(.indicator(.haptic(.alert))))
+        #expect(m.state == .buffering)
+    }
+}

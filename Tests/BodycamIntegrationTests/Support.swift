@@ -105,16 +105,20 @@ final class RunningRecorder {
     let data: String
     let logPath: String
 
-    init(data: String, board: String = "sim", config: String? = nil, extra: [String] = []) throws {
+    init(
+        data: String, board: String = "sim", config: String? = nil, extra: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         self.data = data
         logPath = data + ".log"
         _ = FileManager.default.createPlainFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: BodycamBinary.path)
         var args = ["run", "--board", board, "--data", data]
         if let config { args += ["--config", config] }
+        process.executableURL = URL(fileURLWithPath: BodycamBinary.path)
         process.arguments = args + extra
         var env = ProcessInfo.processInfo.environment
         env["BODYCAM_BOARD_DIR"] = BodycamBinary.boardDirectory
+        for (k, v) in environment { env[k] = v }
         process.environment = env
         let log = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = log

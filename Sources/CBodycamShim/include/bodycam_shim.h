@@ -24,6 +24,8 @@ int bodycam_opus_get_lookahead(OpusEncoder *enc, int32_t *samples);
 // <sys/timex.h>: adjtimex(2) and STA_UNSYNC are not exposed by Swift's Glibc module.
 // Returns 1 when the kernel reports the wall clock synchronised (no STA_UNSYNC, no TIME_ERROR).
 int bodycam_clock_synchronized(void);
+/* fallocate(FALLOC_FL_KEEP_SIZE): reserves blocks past the end without changing the size. */
+int bodycam_reserve_space(int fd, long long offset, long long length);
 
 // linux/videodev2.h: ioctl request codes are function-like macros, e.g.
 // `#define VIDIOC_DQBUF _IOWR('V', 17, struct v4l2_buffer)`, and pixel formats are

@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The service manager's notification socket (sd_notify(3)), spoken directly: one datagram per
+/// message to `$NOTIFY_SOCKET` (a path, or `@name` in the abstract namespace).
+///
+/// Without `NOTIFY_SOCKET` (not started by systemd, or `Type=simple`) every call does nothing.
+/// The variables are removed from the environment once read so that nothing the process starts
+/// later talks to systemd in its name.
+public final class SystemdNotifier: @unchecked Sendable {
+    private let fd: Int32
+    private var address = sockaddr_un()
+    private var addressLength: socklen_t = 0
+    /// `WATCHDOG_USEC` when the watchdog is armed for this process, in nanoseconds.
+    public let watchdogInterval: Int64?
+
+    public var isActive: Bool { fd >= 0 }
+
+    /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the environment.
+    public convenience init() {
+        func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+        self.init(socket: env("NOTIFY_SOCKET"), watchdogUsec: env("WATCHDOG_USEC"), watchdogPID: env("WATCHDOG_PID"))
+        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(name) }
+    }
+
+    public init(socket path: String?, watchdogUsec: String?, watchdogPID: String?) {
+        // The watchdog is ours only when no other pid is named (systemd names the main pid).
+        let forUs = watchdogPID.map { Int32($0) == getpid() } ?? true
+        if forUs, let usec = watchdogUsec.flatMap({ Int64($0) }), usec > 0 {
+            watchdogInterval = usec * 1000
+        } else {
+            watchdogInterval = nil
+        }
+        guard let path, path.first == "/" || path.first == "@" else {
+            fd = -1
+            return
+        }
+        var bytes = Array(path.utf8)
+        if bytes[0] == UInt8(ascii: "@") { bytes[0] = 0 }  // abstract namespace
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else {
+            fd = -1
+            return
+        }
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            raw.copyBytes(from: bytes)
+        }
+        // An abstract name is exactly its bytes; a path includes its terminating NUL.
+        addressLength = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (bytes[0] == 0 ? 0 : 1))
+        fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    }
+
+    deinit {
+        if fd >= 0 { _ = Glibc.close(fd) }
+    }
+
+    /// Sends `message` ("READY=1", "STATUS=…", "WATCHDOG=1", "STOPPING=1", several joined by
+    /// newlines). Returns false when there is no socket or the datagram was not accepted.
+    @discardableResult
+    public func notify(_ message: String) -> Bool {
+        guard fd >= 0 else { return false }
+        var bytes = Array(message.utf8)
+        let length = addressLength
+        let sent = withUnsafePointer(to: &address) { addr in
+            addr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bytes.withUnsafeMutableBytes { b in
+                    Glibc.sendto(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL), sa, length)
+                }
+            }
+        }
+        return sent == bytes.count
+    }
+}

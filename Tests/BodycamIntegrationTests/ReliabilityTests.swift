@@ -1,0 +1,381 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Field faults against the real binary on the sim board: systemd's notify protocol and a
+/// watchdog that stops being fed when capture wedges; storage that falls below its reserve or
+/// fills up (a real tmpfs); the wall clock stepped under a running recorder (a preload shim on CLOCK_REALTIME).
+@Suite(.serialized)
+struct ReliabilityTests {
+    static let isRoot = getuid() == 0
+
+    /// The sim board with extra `[camera]` lines, as a board file in `dir`.
+    static func simBoard(in dir: TemporaryDirectory, camera extra: String) throws -> String {
+        let text = try String(contentsOfFile: BodycamBinary.boardDirectory + "/sim.toml", encoding: .utf8)
+        return dir.file("board.toml", text.replacingOccurrences(of: "[camera]\n", with: "[camera]\n" + extra + "\n"))
+    }
+
+    // MARK: - systemd
+
+    /// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`, recording each message and
+    /// when it came.
+    final class NotifySocket: @unchecked Sendable {
+        let path: String
+        private let fd: Int32
+        private let lock = NSLock()
+        private var received: [(at: Double, text: String)] = []
+        private var thread: Thread?
+        private var running = true
+
+        init(path: String) throws {
+            self.path = path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+                raw.initializeMemory(as: UInt8.self, repeating: 0)
+                raw.copyBytes(from: Array(path.utf8))
+            }
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+                }
+            }
+            guard fd >= 0, ok else { throw TestFailure("cannot bind \(path): \(String(cString: strerror(errno)))") }
+            var tv = timeval(tv_sec: 0, tv_usec: 100_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let t = Thread { [self] in
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while lock.withLock({ running }) {
+                    let n = recv(fd, &buffer, buffer.count, 0)
+                    guard n > 0 else { continue }
+                    let text = String(decoding: buffer[0..<n], as: UTF8.self)
+                    let now = Date().timeIntervalSince1970
+                    lock.withLock { received.append((now, text)) }
+                }
+            }
+            thread = t
+            t.start()
+        }
+
+        /// Messages so far, one entry per line of each datagram.
+        var messages: [(at: Double, text: String)] {
+            lock.withLock { received.flatMap { m in m.text.split(separator: "\n").map { (m.at, String($0)) } } }
+        }
+
+        func first(_ text: String) -> Double? { messages.first { $0.text == text }?.at }
+
+        func close() {
+            lock.withLock { running = false }
+            usleep(250_000)
+            Glibc.close(fd)
+            unlink(path)
+        }
+    }
+
+    @Test("systemd: READY once buffering, STATUS lines, WATCHDOG only while frames flow, STOPPING on SIGTERM")
+    func systemdNotifyAndWatchdog() throws {
+        let dir = TemporaryDirectory("bodycam-notify")
+        // Capture wedges 6 s after the first frame, like a driver whose DQBUF never returns.
+        let board = try Self.simBoard(in: dir, camera: "stall_after_seconds = 6")
+        let notify = try NotifySocket(path: dir.path + "/notify.sock")
+        defer { notify.close() }
+        let started = Date().timeIntervalSince1970
+        let rec = try RunningRecorder(
+            data: dir.path + "/data", board: board, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+        try rec.waitForState("buffering")
+        // Wait for the stall to be noticed, then for pings to stay away for three intervals.
+        var stalledAt: Double?
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if rec.log.contains("not feeding the watchdog") {
+                stalledAt = Date().timeIntervalSince1970
+                break
+            }
+            usleep(100_000)
+        }
+        #expect(stalledAt != nil, "the stall was not noticed:\n\(rec.log)")
+        sleep(3)
+        #expect(rec.process.isRunning, "the process must stay up: restarting it is systemd's call")
+        kill(rec.process.processIdentifier, SIGTERM)
+        let code = try rec.waitForExit()
+        #expect(code == 0, "\(rec.log)")
+        usleep(300_000)
+
+        let messages = notify.messages
+        let ready = notify.first("READY=1")
+        #expect(ready != nil, "no READY=1: \(messages.map(\.text))")
+        let pings = messages.filter { $0.text == "WATCHDOG=1" }.map(\.at)
+        // Four pings per interval while frames flow: the 6 s before the stall give well over 10.
+        #expect(pings.count >= 10, "only \(pings.count) watchdog pings")
+        if let ready, let first = pings.first { #expect(first - ready < 1.5) }
+        // Between consecutive pings while running: at most one interval.
+        let gaps = zip(pings.dropFirst(), pings).map { $0 - $1 }
+        #expect(gaps.allSatisfy { $0 < 1.0 }, "a gap over the watchdog interval before the stall: \(gaps)")
+        // After the stall: no ping at all (systemd would kill and restart the service).
+        if let stalledAt, let last = pings.last {
+            #expect(last < stalledAt, "pinged after the stall was noticed")
+            #expect(last - started < 6 + 4, "last ping \(last - started) s after start")
+        }
+        #expect(messages.contains { $0.text.hasPrefix("STATUS=buffering") }, "\(messages.map(\.text))")
+        #expect(messages.contains { $0.text == "STOPPING=1" }, "\(messages.map(\.text))")
+        // The recorder said why, in words an integrator can act on.
+        #expect(rec.log.contains("no progress in capture"))
+    }
+
+    // MARK: - Storage
+
+    /// A tmpfs of `mib` MiB mounted on `path` for the test (root only).
+    final class SmallDisk {
+        let path: String
+
+        init(path: String, mib: Int) throws {
+            self.path = path
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let r = try Shell.run("mount", ["-t", "tmpfs", "-o", "size=\(mib)m,mode=0700", "tmpfs", path])
+            guard r.status == 0 else { throw TestFailure("mount tmpfs: \(r.stderr)") }
+        }
+
+        var freeBytes: Int64 {
+            var s = statvfs()
+            statvfs(path, &s)
+            return Int64(s.f_bavail) * Int64(s.f_frsize)
+        }
+
+        /// Fills the disk until `leave` bytes are free (a file named filler).
+        func fill(leaving leave: Int64) throws {
+            let target = freeBytes - leave
+            guard target > 0 else { return }
+            let fd = open(path + "/filler", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            defer { Glibc.close(fd) }
+            let chunk = [UInt8](repeating: 0xA5, count: 1 << 20)
+            var left = target
+            while left > 0 {
+                let n = write(fd, chunk, Int(min(left, Int64(chunk.count))))
+                if n <= 0 { break }
+                left -= Int64(n)
+            }
+        }
+
+        func unfill() { unlink(path + "/filler") }
+
+        deinit { _ = try? Shell.run("umount", ["-l", path]) }
+    }
+
+    /// Every clip in `data` plays to the end without a decode error and verifies.
+    func checkClips(_ data: String) throws -> [[String: Any]] {
+        let files = ClipFiles(data)
+        #expect(files.media.count == files.manifests.count, "media \(files.media) manifests \(files.manifests)")
+        var manifests: [[String: Any]] = []
+        for (media, manifest) in zip(files.media, files.manifests) {
+            let plain = try Sealed.export(media, data: data)
+            #expect(try Media.fullDecodeErrors(plain) == "", "\(plain) does not decode cleanly")
+            let v = try Shell.run(BodycamBinary.path, ["verify", media])
+            #expect(v.status == 0, "verify \(media): \(v.stdout) \(v.stderr)")
+            manifests.append(try ClipFiles.manifest(manifest))
+        }
+        let audit = try Shell.run(BodycamBinary.path, ["verify", data + "/audit"])
+        #expect(audit.status == 0, "audit log: \(audit.stdout) \(audit.stderr)")
+        return manifests
+    }
+
+    func auditEvents(_ data: String) -> [String] {
+        let dir = data + "/audit"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().flatMap { name in
+            ((try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["event"] as? String
+            }
+        }
+    }
+
+    @Test("below the storage reserve: the clip ends cleanly, no new clip starts, alerts; service returns with space",
+          .enabled(if: ReliabilityTests.isRoot, "mounting a tmpfs needs root"))
+    func storageReserve() throws {
+        let dir = TemporaryDirectory("bodycam-reserve")
+        let disk = try SmallDisk(path: dir.path + "/disk", mib: 96)
+        let data = disk.path + "/data"
+        let config = dir.file("c.toml", "[recording]\npre_event_seconds = 2\n[storage]\nreserve_mib = 24\n")
+        let rec = try RunningRecorder(data: data, config: config)
+        try rec.waitForState("buffering")
+        _ = try rec.ctl("press", "record", "--double")
+        try rec.waitForState("recording")
+        sleep(3)
+        // Something else eats the card: 16 MiB left, below the 24 MiB reserve.
+        try disk.fill(leaving: 16 * 1_048_576)
+        try rec.waitForState("buffering", timeout: 10)
+        var status = try rec.status()
+        let storage = status["storage"] as? [String: Any]
+        #expect(storage?["low"] as? Bool == true, "\(status)")
+        #expect((status["leds"] as? [String: String])?["warning"]?.hasPrefix("blink") == true, "\(status)")
+        let alerts = status["haptic"] as? [String: Any]
+        #expect((alerts?["last"] as? String)?.contains("400") == true, "no alert vibration: \(status)")
+        // A double press now is refused (and felt), not silently lost.
+        _ = try rec.ctl("press", "record", "--double")
+        sleep(1)
+        status = try rec.status()
+        #expect(status["state"] as? String == "buffering")
+        // Space returns: recording works again.
+        disk.unfill()
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, (try rec.status()["storage"] as? [String: Any])?["low"] as? Bool != false { usleep(200_000) }
+        status = try rec.status()
+        #expect((status["storage"] as? [String: Any])?["low"] as? Bool == false, "\(status)")
+        #expect((status["leds"] as? [String: String])?["warning"] == "off")
+        _ = try rec.ctl("press", "record", "--double")
+        try rec.waitForState("recording")
+        sleep(2)
+        _ = try rec.ctl("press", "record", "--hold", "3")
+        _ = try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let manifests = try checkClips(data)
+        #expect(manifests.count == 2)
+        #expect(manifests.first?["end_reason"] as? String == "storage", "\(manifests.first ?? [:])")
+        #expect(manifests.first?["interrupted"] as? Bool == false)
+        #expect(manifests.last?["end_reason"] as? String == "button")
+        let events = auditEvents(data)
+        #expect(events.contains("storage_low") && events.contains("storage_ok"), "\(events)")
+    }
+
+    @Test("a disk that fills up while recording (no reserve): no crash, nothing deleted, every clip plays and verifies",
+          .enabled(if: ReliabilityTests.isRoot, "mounting a tmpfs needs root"))
+    func diskFull() throws {
+        let dir = TemporaryDirectory("bodycam-full")
+        let disk = try SmallDisk(path: dir.path + "/disk", mib: 64)
+        let data = disk.path + "/data"
+        let config = dir.file("c.toml", "[recording]\npre_event_seconds = 2\n[storage]\nreserve_mib = 0\n")
+        let rec = try RunningRecorder(data: data, config: config)
+        try rec.waitForState("buffering")
+        // About two seconds of video fit.
+        try disk.fill(leaving: 2 * 1_048_576)
+        _ = try rec.ctl("press", "record", "--double")
+        try rec.waitForState("recording")
+        try rec.waitForState("buffering", timeout: 20)
+        let status = try rec.status()
+        #expect((status["storage"] as? [String: Any])?["low"] as? Bool == true, "\(status)")
+        #expect(rec.process.isRunning)
+        disk.unfill()
+        sleep(2)
+        _ = try rec.ctl("press", "record", "--double")
+        try rec.waitForState("recording")
+        sleep(2)
+        _ = try rec.ctl("press", "record", "--hold", "3")
+        _ = try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let manifests = try checkClips(data)
+        #expect(manifests.count == 2, "\(manifests)")
+        #expect(manifests.first?["end_reason"] as? String == "storage", "\(manifests.first ?? [:])")
+        #expect((manifests.first.flatMap { double($0["duration"]) } ?? 0) > 0)
+        // What happened while the disk was full reached the audit log once there was room.
+        let events = auditEvents(data)
+        #expect(events.contains("fault") && events.contains("storage_ok"), "\(events)")
+    }
+
+    // MARK: - Clock
+
+    /// A preload library that adds the number of seconds in the file `$BODYCAM_TEST_CLOCK_STEP`
+    /// to CLOCK_REALTIME (and only that clock), re-reading it every 100 ms: the wall clock as an
+    /// NTP step at the dock moves it, with the kernel's real clocks underneath. (libfaketime
+    /// also wraps the sleeping calls, which broke the synthetic camera's pacing.)
+    static func clockStepLibrary(in dir: TemporaryDirectory) throws -> String {
+        let source = dir.file("clockstep.c", """
+            #define _GNU_SOURCE
+            #include <dlfcn.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <time.h>
+
+            static int (*real_clock_gettime)(clockid_t, struct timespec *);
+            static double offset;
+            static struct timespec checked;
+
+            int clock_gettime(clockid_t id, struct timespec *ts) {
+                if (!real_clock_gettime) real_clock_gettime = dlsym(RTLD_NEXT, "clock_gettime");
+                int r = real_clock_gettime(id, ts);
+                if (r != 0 || id != CLOCK_REALTIME) return r;
+                struct timespec now;
+                real_clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec * 10 + now.tv_nsec / 100000000 != checked.tv_sec * 10 + checked.tv_nsec / 100000000) {
+                    checked = now;
+                    const char *path = getenv("BODYCAM_TEST_CLOCK_STEP");
+                    FILE *f = path ? fopen(path, "r") : NULL;
+                    if (f) {
+                        double v;
+                        if (fscanf(f, "%lf", &v) == 1) offset = v;
+                        fclose(f);
+                    }
+                }
+                long long ns = (long long)ts->tv_nsec + (long long)(offset * 1e9);
+                long long sec = ts->tv_sec + ns / 1000000000LL;
+                ns %= 1000000000LL;
+                if (ns < 0) { ns += 1000000000LL; sec -= 1; }
+                ts->tv_sec = sec;
+                ts->tv_nsec = ns;
+                return 0;
+            }
+            """)
+        let library = dir.path + "/clockstep.so"
+        let compilers = ["cc", "clang", "gcc"]
+        for cc in compilers {
+            let r = try? Shell.run(cc, ["-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"])
+            if r?.status == 0 { return library }
+        }
+        throw TestFailure("no C compiler could build the clock-step library (tried \(compilers))")
+    }
+
+    @Test("the wall clock stepped under a running recorder: recorded in the audit log, media times unaffected")
+    func clockStep() throws {
+        let dir = TemporaryDirectory("bodycam-clock")
+        let offset = dir.file("clock-step", "0\n")
+        let rec = try RunningRecorder(
+            data: dir.path + "/data", config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
+            environment: ["LD_PRELOAD": try Self.clockStepLibrary(in: dir), "BODYCAM_TEST_CLOCK_STEP": offset])
+        try rec.waitForState("buffering")
+        _ = try rec.ctl("press", "record", "--double")
+        try rec.waitForState("recording")
+        sleep(2)
+        // NTP at the dock finds the clock an hour slow.
+        _ = dir.file("clock-step", "3600\n")
+        sleep(3)
+        _ = try rec.ctl("press", "marker")
+        sleep(1)
+        _ = try rec.ctl("press", "record", "--hold", "3")
+        _ = try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let auditDir = dir.path + "/data/audit"
+        let lines = ((try? FileManager.default.contentsOfDirectory(atPath: auditDir)) ?? []).sorted().flatMap { name in
+            ((try? String(contentsOfFile: auditDir + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        let jumps = lines.filter { $0["event"] as? String == "clock_jump" }
+        #expect(jumps.count == 1, "\(jumps)")
+        let step = (jumps.first?["details"] as? [String: String])?["step_seconds"].flatMap(Double.init) ?? 0
+        #expect(abs(step - 3600) < 1, "step \(step)")
+        // Audit times after the step follow the corrected clock.
+        let marker = lines.first { $0["event"] as? String == "marker" }
+        let start = lines.first { $0["event"] as? String == "record_start" }
+        if let m = marker?["time"] as? String, let s = start?["time"] as? String {
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let mt = f.date(from: m), let st = f.date(from: s) {
+                #expect(abs(mt.timeIntervalSince(st) - 3605) < 3, "marker \(m), start \(s)")
+            }
+        }
+        // The media is untouched by the step: one continuous clip that decodes cleanly, with
+        // the marker where it was pressed (~5 s after the press plus the 2 s pre-event).
+        let manifests = try checkClips(dir.path + "/data")
+        #expect(manifests.count == 1)
+        let duration = manifests.first.flatMap { double($0["duration"]) } ?? 0
+        #expect(duration > 8 && duration < 12, "duration \(duration)")
+        let markers = manifests.first?["markers"] as? [[String: Any]] ?? []
+        let mt = markers.first.flatMap { double($0["media_time"]) } ?? 0
+        #expect(mt > 5 && mt < 8.5, "marker at \(mt)")
+    }
+}
