@@ -201,7 +201,7 @@ public enum Verifier {
             return r
         }
         if let tail = sealed.tail {
-            let tailPath = (path as NSString).deletingLastPathComponent + "/" + tail.file
+            let tailPath = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(tail.file)
             guard let data = FileManager.default.contents(atPath: tailPath) else {
                 r.problems.append("sealed tail \(tail.file) missing (the last \(tail.plaintextSize) bytes of the clip)")
                 return r

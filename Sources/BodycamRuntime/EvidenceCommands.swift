@@ -123,7 +123,7 @@ extension EvidenceCommands {
             let reader = try AgeStreamReader(path: clip, identities: identities)
             try reader.decrypt(allowTruncated: !sealed.finalChunk, toFileDescriptor: fd)
             if let tail = sealed.tail {
-                let tailPath = (clip as NSString).deletingLastPathComponent + "/" + tail.file
+                let tailPath = ((clip as NSString).deletingLastPathComponent as NSString).appendingPathComponent(tail.file)
                 let t = try AgeStreamReader(path: tailPath, identities: identities)
                 try t.decrypt(allowTruncated: false, toFileDescriptor: fd)
             }

@@ -89,6 +89,15 @@ func tone(device: String, seconds: Double, beeps: [Double]) {
         while done < period {
             let r = buf.withUnsafeBufferPointer { snd_pcm_writei(pcm, $0.baseAddress! + done, snd_pcm_uframes_t(period - done)) }
             if r < 0 {
+                // EIO: ALSA gave up waiting for room (the loopback's timer stalled in a starved
+                // VM). Restart the stream; the beep times above come from snd_pcm_delay, so they
+                // stay right.
+                if Int32(r) == -EIO {
+                    let note = "bodycam-hil: snd_pcm_writei: EIO, restarting the stream\n"
+                    _ = note.withCString { write(2, $0, strlen($0)) }
+                    check(snd_pcm_prepare(pcm), "snd_pcm_prepare")
+                    continue
+                }
                 check(snd_pcm_recover(pcm, Int32(r), 0), "snd_pcm_writei")
                 continue
             }
