@@ -14,6 +14,14 @@ struct BoardDescription: Sendable, Equatable {
     var buttons: Buttons
     var indicators: IndicatorLines
     var dock: Dock
+    /// `[power] low_battery`: a line that goes active when the battery is about to give out; the
+    /// recorder then shuts down as on SIGTERM (the clip in progress is finalised).
+    var lowBattery: PowerLine? = nil
+
+    struct PowerLine: Sendable, Equatable {
+        var line: GPIOLineSpec
+        var options: GPIOLineOptions
+    }
 
     enum CameraKind: String, Sendable { case synthetic, v4l2 }
 
@@ -167,10 +175,16 @@ struct BoardDescription: Sendable, Equatable {
             }
             try d.finish()
         }
+        var lowBattery: PowerLine?
+        if let p = try root.table("power") {
+            let options = try lineOptions(p, defaultActiveLow: false, defaultBias: nil)
+            if let line = try lineSpec(p, "low_battery") { lowBattery = PowerLine(line: line, options: options) }
+            try p.finish()
+        }
         try root.finish()
         return BoardDescription(
             name: name, summary: summary, camera: camera, microphone: mic, buttons: buttons, indicators: indicators,
-            dock: dock)
+            dock: dock, lowBattery: lowBattery)
     }
 
     private static func parseCamera(_ cam: ConfigTable) throws(ConfigError) -> Camera {

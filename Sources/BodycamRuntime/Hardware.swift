@@ -13,6 +13,7 @@ final class Hardware: @unchecked Sendable {
     private let gpioIndicators: GPIOIndicators?
     private let buttonLines: [(Button, GPIOLine)]
     private let dockLine: GPIOLine?
+    private let lowBatteryLine: GPIOLine?
     /// Set by the V4L2 camera when frames flow again after an outage.
     private let v4l2: V4L2Camera?
 
@@ -54,6 +55,9 @@ final class Hardware: @unchecked Sendable {
                 dockLine = try GPIOLine.input(spec, options: board.dock.options, consumer: "bodycam-dock")
             } else {
                 dockLine = nil
+            }
+            lowBatteryLine = try board.lowBattery.map {
+                try GPIOLine.input($0.line, options: $0.options, consumer: "bodycam-low-battery")
             }
         } catch let e as GPIOError {
             if case .notFound = e { throw ConfigurationFailure(description: "board \(board.name): \(e)") }
@@ -104,9 +108,10 @@ final class Hardware: @unchecked Sendable {
     }
 
     /// Connects the devices' events to the recorder and returns what the control thread serves.
-    func wire(recorder: Recorder, docked: @escaping @Sendable (Bool) -> Void, wake: @escaping @Sendable () -> Void)
-        -> ControlLoop.Hooks
-    {
+    func wire(
+        recorder: Recorder, docked: @escaping @Sendable (Bool) -> Void, wake: @escaping @Sendable () -> Void,
+        lowBattery: @escaping @Sendable () -> Void = {}
+    ) -> ControlLoop.Hooks {
         v4l2?.onGap = { from, to, reason in recorder.videoGap(from: from, to: to, reason: reason) }
         gpioIndicators?.wake = wake
         var hooks = ControlLoop.Hooks()
@@ -122,6 +127,16 @@ final class Hardware: @unchecked Sendable {
             hooks.sources.append(
                 (dockLine.eventFD, {
                     if let e = dockLine.readEvent() { docked(e.active) }
+                }))
+        }
+        if let line = lowBatteryLine {
+            if line.value {
+                // Already low at start (after a restart, say): keep recording while there is power.
+                recorder.audit("fault", ["what": "battery", "state": "low at start"])
+            }
+            hooks.sources.append(
+                (line.eventFD, {
+                    if let e = line.readEvent(), e.active { lowBattery() }
                 }))
         }
         if let g = gpioIndicators {

@@ -19,12 +19,42 @@ enum Recovery {
         var clipID: String
         var duration: Double
         var cutBytes: Int
+        /// Nothing worth keeping: a file without footage was removed.
+        var discarded = false
     }
 
     static func recoverInterrupted(_ data: DataDirectory, identity: DeviceIdentity?, logger: Logger) -> [Recovered] {
-        FileSystem.list(data.journal).filter { $0.hasSuffix(".jsonl") }.compactMap { name in
+        let recovered = FileSystem.list(data.journal).filter { $0.hasSuffix(".jsonl") }.compactMap { name in
             recover(journal: data.journal + "/" + name, clips: data.clips, identity: identity, reason: "power-loss",
                     logger: logger)
+        }
+        return recovered + removeOrphans(in: data, logger: logger)
+    }
+
+    /// A media file with neither a manifest nor a journal: the power went between creating the
+    /// clip's file and its journal. The journal is created before anything but the file's header
+    /// is written (the init segment and every fragment are journaled), so such a file holds no
+    /// footage; it is removed (and audited by the caller) rather than left to block the queue.
+    static func removeOrphans(in data: DataDirectory, logger: Logger) -> [Recovered] {
+        FileSystem.list(data.clips).compactMap { name -> Recovered? in
+            let id: String
+            if name.hasSuffix(".mp4.age") { id = String(name.dropLast(8)) } else if name.hasSuffix(".mp4") {
+                id = String(name.dropLast(4))
+            } else { return nil }
+            guard !id.hasSuffix(".export"), !FileSystem.exists(data.clips + "/" + id + ".json"),
+                !FileSystem.exists(data.journal + "/" + id + ".jsonl")
+            else { return nil }
+            let path = data.clips + "/" + name
+            let size = FileSystem.size(path) ?? 0
+            // Only what an unjournaled start can leave: an age header (a few hundred bytes).
+            guard size <= 4096 else {
+                logger.error("\(name): \(size) bytes with no manifest and no journal; left in place for inspection")
+                return nil
+            }
+            unlink(path)
+            FileSystem.syncDirectory(containing: path)
+            logger.warning("removed \(name): created just before a power cut, before its journal; it held no footage (\(size) bytes)")
+            return Recovered(clipID: id, duration: 0, cutBytes: size, discarded: true)
         }
     }
 
@@ -59,6 +89,10 @@ enum Recovery {
             logger.error("journal \(name) has no clip header; left in place for inspection")
             return nil
         }
+        guard isFileName(m.file) else {
+            logger.error("journal \(name) names clip file \"\(m.file)\", not a file in the clips folder; left in place for inspection")
+            return nil
+        }
         if let key = identity?.publicKey {
             let problems = JournalCheck.verify(entries, key: key, clipID: id)
             if let first = problems.first {
@@ -79,11 +113,15 @@ enum Recovery {
             }
         }
         if let range = entries.first(where: { $0.type == "init" })?.range { m.initSegment = range }
+        let commits = entries.compactMap(\.seal)
+        guard let totals = totals(of: m, commits: commits) else {
+            logger.error("journal \(name): impossible offsets, sizes or counts; left in place for inspection")
+            return nil
+        }
         let mediaPath = clips + "/" + m.file
         let onDisk = FileSystem.size(mediaPath) ?? 0
-        let plaintextEnd = m.fragments.last.map { $0.offset + $0.size } ?? m.initSegment.size
+        let plaintextEnd = totals.plaintextEnd
         var keep = plaintextEnd
-        let commits = entries.compactMap(\.seal)
         if var sealed = m.sealed, let last = commits.last {
             keep = last.size
             sealed.chunks = commits.flatMap { $0.chunks }.sorted { $0.index < $1.index }.map(\.sha256)
@@ -91,7 +129,9 @@ enum Recovery {
             sealed.finalChunk = false
             if var tail = last.tail {
                 let target = id + ".tail.age"
-                if rename(journalDir + "/" + tail.file, clips + "/" + target) == 0 || FileSystem.exists(clips + "/" + target) {
+                if isFileName(tail.file),
+                    rename(journalDir + "/" + tail.file, clips + "/" + target) == 0 || FileSystem.exists(clips + "/" + target)
+                {
                     tail.file = target
                     sealed.tail = tail
                     FileSystem.syncDirectory(containing: clips + "/" + target)
@@ -107,9 +147,9 @@ enum Recovery {
         m.duration = m.fragments.last.map { $0.mediaTime + $0.duration } ?? 0
         m.interrupted = true
         m.endReason = reason
-        m.video?.frames = m.fragments.reduce(0) { $0 + $1.videoFrames }
+        m.video?.frames = totals.frames
         if var a = m.audio {
-            a.packets = m.fragments.reduce(0) { $0 + $1.audioPackets }
+            a.packets = totals.packets
             m.audio = a
         }
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
@@ -127,6 +167,31 @@ enum Recovery {
             logger.error("cannot write recovered manifest for \(m.clipId): \(error)")
             return nil
         }
+    }
+
+    /// What recovery computes from the journal's numbers: where the plaintext ends (the last
+    /// fragment's end, else the init segment's size), frames and packets. Nil when a number is
+    /// negative or a sum overflows: the journal is damaged, and must not make recovery trap.
+    static func totals(of m: ClipManifest, commits: [SealCommit]) -> (plaintextEnd: Int, frames: Int, packets: Int)? {
+        guard m.initSegment.offset >= 0, m.initSegment.size >= 0, commits.allSatisfy({ $0.size >= 0 }) else { return nil }
+        var end = m.initSegment.size
+        var frames = 0
+        var packets = 0
+        for f in m.fragments {
+            guard f.offset >= 0, f.size >= 0, f.videoFrames >= 0, f.audioPackets >= 0 else { return nil }
+            let (e, o1) = f.offset.addingReportingOverflow(f.size)
+            let (v, o2) = frames.addingReportingOverflow(f.videoFrames)
+            let (p, o3) = packets.addingReportingOverflow(f.audioPackets)
+            guard !o1, !o2, !o3 else { return nil }
+            (end, frames, packets) = (e, v, p)
+        }
+        return (end, frames, packets)
+    }
+
+    /// Names read from a journal must name a file in its own folder, not a path: recovery
+    /// truncates and moves the files they name.
+    static func isFileName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.utf8.contains(0)
     }
 
     /// Sealed tails of `id` left in the journal directory (older commits, or uncommitted).

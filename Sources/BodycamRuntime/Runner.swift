@@ -110,7 +110,7 @@ public enum Runner {
         for r in recovered {
             evidence.record("recovered", [
                 "clip": r.clipID, "duration": String(format: "%.3f", r.duration), "cut_bytes": "\(r.cutBytes)",
-            ])
+            ] + (r.discarded ? ["discarded": "no footage: created before its journal"] : [:]))
         }
 
         let system: RecordingSystem
@@ -390,7 +390,12 @@ final class RecorderService: Service, @unchecked Sendable {
         let dockPoller = s.board.dock.path.map { DockPoller(path: $0, kind: s.board.dock.kind, logger: logger, report: setDocked) }
         let notifier = SystemdNotifier()
         let wakeTarget = ControlLoopReference()
-        var hooks = s.hardware.wire(recorder: s.recorder, docked: setDocked, wake: { wakeTarget.loop?.wake() })
+        var hooks = s.hardware.wire(
+            recorder: s.recorder, docked: setDocked, wake: { wakeTarget.loop?.wake() },
+            lowBattery: { [logger, stop] in
+                logger.critical("battery low: finalising the clip in progress and stopping")
+                stop.fire("low battery")
+            })
         let housekeeper = Housekeeper(
             recorder: s.recorder, notifier: notifier,
             probes: .init(

@@ -379,3 +379,25 @@ struct ReliabilityTests {
         #expect(mt > 5 && mt < 8.5, "marker at \(mt)")
     }
 }
+
+extension ReliabilityTests {
+    @Test("a clip file left without journal or manifest (power cut between the two): removed at start if it holds no footage, audited")
+    func orphanMediaFile() throws {
+        let dir = TemporaryDirectory("bodycam-orphan")
+        let data = dir.path + "/data"
+        var rec = try RunningRecorder(data: data, extra: ["--for", "0.5"])
+        #expect(try rec.waitForExit() == 0)
+        let small = data + "/clips/cam-x-20261127T000000Z-0007.mp4.age"
+        let large = data + "/clips/cam-x-20261127T000001Z-0008.mp4.age"
+        #expect(FileManager.default.createFile(atPath: small, contents: Data(repeating: 0x61, count: 200)))
+        #expect(FileManager.default.createFile(atPath: large, contents: Data(repeating: 0x61, count: 100_000)))
+        rec = try RunningRecorder(data: data, extra: ["--for", "0.5"])
+        #expect(try rec.waitForExit() == 0)
+        #expect(!FileManager.default.fileExists(atPath: small), "an empty orphan must not block the queue forever")
+        #expect(FileManager.default.fileExists(atPath: large), "a file with content is never removed on a guess")
+        #expect(rec.log.contains("left in place for inspection"))
+        let recovered = try auditLines(data).filter { $0["event"] as? String == "recovered" }
+            .compactMap { $0["details"] as? [String: String] }
+        #expect(recovered.contains { $0["clip"] == "cam-x-20261127T000000Z-0007" && $0["discarded"] != nil }, "\(recovered)")
+    }
+}

@@ -100,10 +100,19 @@ if hil_wait_value led-recording 0 3000; then result led_after_stop 0; else resul
 result state_after_hold "$(state)"
 snapshot stopped
 
-# 7. Stop the recorder and bring everything out.
-"$BODYCAM" ctl --data "$D" stop
+# 7. The battery runs low: the low-battery line goes active and the recorder shuts down by itself
+#    (as on SIGTERM). ctl stop only if it has not within 10 s. Then bring everything out.
+hil_pull low-battery up
 i=0
 while kill -0 "$PID" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$PID" 2>/dev/null; then
+    result stopped_by ctl
+    "$BODYCAM" ctl --data "$D" stop
+    i=0
+    while kill -0 "$PID" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+else
+    result stopped_by low-battery
+fi
 wait "$PID"
 result bodycam_exit $?
 kill "$TONE" 2>/dev/null

@@ -82,11 +82,11 @@ gpioinfo "$C" >/out/gpioinfo.txt 2>&1
 n=0
 names_ok=1
 for name in bodycam-record bodycam-marker bodycam-mute bodycam-dock bodycam-led-recording \
-    bodycam-led-ready bodycam-led-warning bodycam-led-dock bodycam-haptic bodycam-buzzer; do
+    bodycam-led-ready bodycam-led-warning bodycam-led-dock bodycam-haptic bodycam-buzzer bodycam-low-battery; do
     [ "$(gpiofind "$name")" = "$C $n" ] || { names_ok=0; bad "gpio: gpiofind $name is not '$C $n'"; }
     n=$((n + 1))
 done
-[ "$names_ok" -eq 1 ] && ok "gpio: gpiofind finds all 10 lines by name at offsets 0-9 of $C"
+[ "$names_ok" -eq 1 ] && ok "gpio: gpiofind finds all 11 lines by name at offsets 0-10 of $C"
 check "gpio: buttons read released (1 1 1) with their pull-ups, dock 0" [ "$(gpioget "$C" 0 1 2 3)" = "1 1 1 0" ]
 
 hil_press record
