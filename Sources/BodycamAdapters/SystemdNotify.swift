@@ -6,12 +6,12 @@ import Glibc
 /// message to `$NOTIFY_SOCKET` (a path, or `@name` in the abstract namespace).
 ///
 /// Without `NOTIFY_SOCKET` (not started by systemd, or `Type=simple`) every call does nothing.
-/// The variables are removed from the environment once read so that nothing the process starts
-/// later talks to systemd in its name.
+/// The variables stay in the environment: unsetenv is not safe while other threads may read it,
+/// and the recorder starts no child processes that could talk to systemd in its name.
 public final class SystemdNotifier: @unchecked Sendable {
     private let fd: Int32
-    private var address = sockaddr_un()
-    private var addressLength: socklen_t = 0
+    private let address: sockaddr_un
+    private let addressLength: socklen_t
     /// `WATCHDOG_USEC` when the watchdog is armed for this process, in nanoseconds.
     public let watchdogInterval: Int64?
 
@@ -21,7 +21,6 @@ public final class SystemdNotifier: @unchecked Sendable {
     public convenience init() {
         func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
         self.init(socket: env("NOTIFY_SOCKET"), watchdogUsec: env("WATCHDOG_USEC"), watchdogPID: env("WATCHDOG_PID"))
-        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(name) }
     }
 
     public init(socket path: String?, watchdogUsec: String?, watchdogPID: String?) {
@@ -32,23 +31,29 @@ public final class SystemdNotifier: @unchecked Sendable {
         } else {
             watchdogInterval = nil
         }
+        var addr = sockaddr_un()
         guard let path, path.first == "/" || path.first == "@" else {
             fd = -1
+            address = addr
+            addressLength = 0
             return
         }
         var bytes = Array(path.utf8)
         if bytes[0] == UInt8(ascii: "@") { bytes[0] = 0 }  // abstract namespace
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else {
+        // A path needs room for its terminating NUL; an abstract name is exactly its bytes.
+        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
+        guard bytes[0] == 0 ? bytes.count <= capacity : bytes.count < capacity else {
             fd = -1
+            address = addr
+            addressLength = 0
             return
         }
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             raw.copyBytes(from: bytes)
         }
-        // An abstract name is exactly its bytes; a path includes its terminating NUL.
+        address = addr
         addressLength = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (bytes[0] == 0 ? 0 : 1))
         fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     }
@@ -64,10 +69,13 @@ public final class SystemdNotifier: @unchecked Sendable {
         guard fd >= 0 else { return false }
         var bytes = Array(message.utf8)
         let length = addressLength
-        let sent = withUnsafePointer(to: &address) { addr in
+        // A copy: notify is called from more than one thread.
+        var target = address
+        let sent = withUnsafePointer(to: &target) { addr in
             addr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
                 bytes.withUnsafeMutableBytes { b in
-                    Glibc.sendto(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL), sa, length)
+                    // Never block the control thread on a busy service manager.
+                    Glibc.sendto(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT), sa, length)
                 }
             }
         }

@@ -67,6 +67,7 @@ public final class V4L2Camera: VideoSource, @unchecked Sendable {
         let timeoutNs = Int64(config.timeoutSeconds * 1e9)
         if lastFrameTime == 0 { lastFrameTime = now() }
         while !stopped.load(ordering: .relaxed) {
+            cond.withLock { counters_.heartbeats &+= 1 }
             guard let s = cond.withLock({ stream }) else {
                 reopen()
                 continue

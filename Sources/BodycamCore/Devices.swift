@@ -89,6 +89,9 @@ public struct CaptureCounters: Sendable, Equatable, Codable {
     public var corrupt: UInt64 = 0
     /// Times the device was lost and reopened (or, for ALSA, xruns recovered).
     public var recoveries: UInt64 = 0
+    /// Passes of a capture loop that waits with a timeout (frames, timeouts, reopen attempts):
+    /// the watchdog's evidence that capture is alive through an outage rather than wedged.
+    public var heartbeats: UInt64 = 0
 
     public init() {}
 }

@@ -82,7 +82,18 @@ public final class AuditLog {
                 break segments
             }
         }
-        try openSegment(unixSeconds: unixSeconds)
+        // Blocks preallocated past the end of an earlier segment stay with it when the process
+        // was killed (no deinit ran); cutting each file at its own size gives them back.
+        for file in Self.segments(in: directory) {
+            var st = stat()
+            if stat(file, &st) == 0 { _ = truncate(file, st.st_size) }
+        }
+        do {
+            try openSegment(unixSeconds: unixSeconds)
+        } catch {
+            // A full disk at start: not a reason to stop recording. The first append tries again
+            // (and the writer keeps unwritten lines in order until one succeeds).
+        }
     }
 
     /// Every segment starts by naming the key its lines are signed with, so a segment on its
@@ -92,9 +103,15 @@ public final class AuditLog {
         if let previousSegment { details["previous_segment"] = previousSegment }
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
-        _ = try appendLine(
-            event: "segment", details: details, monotonic: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec),
-            unixSeconds: unixSeconds, clockTrusted: false)
+        do {
+            _ = try appendLine(
+                event: "segment", details: details, monotonic: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec),
+                unixSeconds: unixSeconds, clockTrusted: false)
+        } catch {
+            // In the file but not synced: it is the segment's first line all the same.
+            if error.lineWritten { announced = true }
+            throw error
+        }
         announced = true
     }
 
@@ -174,8 +191,13 @@ public final class AuditLog {
     public func append(
         event: String, details: [String: String], monotonic: Int64, unixSeconds: Double, clockTrusted: Bool
     ) throws(WriteError) -> Int {
-        if size >= Self.segmentLimit || fd < 0 { try openSegment(unixSeconds: unixSeconds) }
-        if !announced { try announceSegment(unixSeconds: unixSeconds) }
+        do {
+            if size >= Self.segmentLimit || fd < 0 { try openSegment(unixSeconds: unixSeconds) }
+            if !announced { try announceSegment(unixSeconds: unixSeconds) }
+        } catch {
+            // Whatever happened to the segment's first line, this event was not written.
+            throw WriteError(description: error.description, lineWritten: false)
+        }
         return try appendLine(
             event: event, details: details, monotonic: monotonic, unixSeconds: unixSeconds, clockTrusted: clockTrusted)
     }
@@ -200,7 +222,15 @@ public final class AuditLog {
         guard written == line.count else {
             let e = errno
             // Cut a partial line off again, so the next line starts on a line of its own.
-            if written > 0 { _ = ftruncate(fd, off_t(size)) }
+            if written > 0 {
+                if ftruncate(fd, off_t(size)) == 0 {
+                    allocated = size  // the cut gave back the preallocated blocks too
+                } else {
+                    // The torn bytes stay: continue in a new segment rather than after them.
+                    close(fd)
+                    fd = -1
+                }
+            }
             throw WriteError(description: "\(path): \(written < 0 ? String(cString: strerror(e)) : "short write")")
         }
         let synced = fdatasync(fd) == 0

@@ -30,6 +30,7 @@ final class PlainSink: ClipSink {
     let path: String
     private let fd: Int32
     private var offset = 0
+    private var committedOffset = 0
     private let sync: Bool
 
     init(path: String, sync: Bool) throws(SystemError) {
@@ -51,9 +52,14 @@ final class PlainSink: ClipSink {
         return nil
     }
 
-    func committed() {}
+    func committed() { committedOffset = offset }
 
-    func rollBack() { _ = ftruncate(fd, off_t(offset)) }
+    /// Back to the last journaled state: a failed append, or an append whose journal line
+    /// could not be written (recovery trusts the journal, so the file must not hold more).
+    func rollBack() {
+        _ = ftruncate(fd, off_t(committedOffset))
+        offset = committedOffset
+    }
 
     func finish() throws -> SealInfo? {
         if sync { _ = fsync(fd) }

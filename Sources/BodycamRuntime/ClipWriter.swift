@@ -113,6 +113,8 @@ final class ClipWriter: @unchecked Sendable {
         var entries: [JournalEntry] = []
         var plaintextOffset: Int
         var failed: SystemError?
+        /// Bytes of whole lines in the journal file.
+        var journalSize = 0
 
         init(manifest: ClipManifest, sink: any ClipSink, manifestPath: String, journalFD: Int32?, journalPath: String?,
              chain: JournalChain?) {
@@ -172,7 +174,7 @@ final class ClipWriter: @unchecked Sendable {
             clip.manifest.markers.append(marker)
             var e = JournalEntry(seq: 0, type: "marker", clipId: id, prev: "")
             e.marker = marker
-            journal(clip, &e)
+            journalNote(clip, &e)
         case .mute(let id, let span):
             guard let clip = clips[id] else { return }
             if let last = clip.manifest.muteSpans.last, last.end == nil, span.end != nil {
@@ -182,7 +184,7 @@ final class ClipWriter: @unchecked Sendable {
             }
             var e = JournalEntry(seq: 0, type: "mute", clipId: id, prev: "")
             e.mute = clip.manifest.muteSpans.last
-            journal(clip, &e)
+            journalNote(clip, &e)
         case .close(let c): close(c)
         case .audit(let a): writeAudit(a)
         case .barrier(let done): done(audit != nil && !auditFailed)
@@ -246,7 +248,7 @@ final class ClipWriter: @unchecked Sendable {
             clips[manifest.clipId] = clip
             var header = JournalEntry(seq: 0, type: "clip", clipId: manifest.clipId, prev: "")
             header.header = manifest
-            journal(clip, &header)
+            try journal(clip, &header)
             // The init segment is the first thing in the file, journaled like a fragment.
             let commit = try withBytes(o.initSegment) { (b: UnsafeRawBufferPointer) throws(SystemError) in
                 try sink.append([b])
@@ -259,7 +261,12 @@ final class ClipWriter: @unchecked Sendable {
             var initEntry = JournalEntry(seq: 0, type: "init", clipId: manifest.clipId, prev: "")
             initEntry.range = range
             initEntry.seal = commit
-            journal(clip, &initEntry)
+            do {
+                try journal(clip, &initEntry)
+            } catch {
+                sink.rollBack()
+                throw error
+            }
             sink.committed()
             // The new names must survive a power cut too.
             FileSystem.syncDirectory(containing: o.mediaPath)
@@ -296,7 +303,7 @@ final class ClipWriter: @unchecked Sendable {
             var e = JournalEntry(seq: 0, type: "fragment", clipId: job.clipID, prev: "")
             e.fragment = fragment
             e.seal = commit
-            journal(clip, &e)
+            try journal(clip, &e)
             clip.sink.committed()
             delegate?.fragmentDone(job, error: nil)
         } catch {
@@ -357,26 +364,46 @@ final class ClipWriter: @unchecked Sendable {
         }
     }
 
-    /// Signs the entry into the chain and appends it to the journal file, synced.
-    private func journal(_ clip: OpenClip, _ entry: inout JournalEntry) {
+    /// Signs the entry into the chain and appends it to the journal file, synced. On failure the
+    /// journal is cut back to its last whole line and the chain is not advanced, so the journal
+    /// still describes exactly what is committed; the caller decides what the failure means.
+    private func journal(_ clip: OpenClip, _ entry: inout JournalEntry) throws(SystemError) {
+        var line: Data
+        var chain = clip.chain
         do {
-            var line: Data
-            if var chain = clip.chain {
-                line = try chain.sign(&entry)
-                clip.chain = chain
+            if chain != nil {
+                line = try chain!.sign(&entry)
             } else {
                 entry.seq = clip.entries.count
                 line = try Canonical.bytes(entry)
             }
-            clip.entries.append(entry)
-            guard let fd = clip.journalFD else { return }
-            line.append(0x0a)
-            try withBytes(line) { (b: UnsafeRawBufferPointer) throws(SystemError) in
-                try Syscall.writeAll(fd, b, path: clip.journalPath)
-            }
-            if syncEveryFragment { try Syscall.retrying("fdatasync", path: clip.journalPath) { fdatasync(fd) } }
         } catch {
-            logger.error("clip \(clip.manifest.clipId): journal not written: \(error)")
+            throw SystemError(op: "journal entry (\(error))", errno: EINVAL, path: clip.journalPath)
+        }
+        if let fd = clip.journalFD {
+            line.append(0x0a)
+            do {
+                try withBytes(line) { (b: UnsafeRawBufferPointer) throws(SystemError) in
+                    try Syscall.writeAll(fd, b, path: clip.journalPath)
+                }
+                if syncEveryFragment { try Syscall.retrying("fdatasync", path: clip.journalPath) { fdatasync(fd) } }
+            } catch {
+                _ = ftruncate(fd, off_t(clip.journalSize))
+                throw error
+            }
+            clip.journalSize += line.count
+        }
+        clip.chain = chain
+        clip.entries.append(entry)
+    }
+
+    /// A marker or mute line: the finished manifest has it regardless; if the journal cannot
+    /// take it, only a recovery after a power cut would miss it.
+    private func journalNote(_ clip: OpenClip, _ entry: inout JournalEntry) {
+        do {
+            try journal(clip, &entry)
+        } catch {
+            logger.error("clip \(clip.manifest.clipId): journal line (\(entry.type)) not written: \(error)")
         }
     }
 }

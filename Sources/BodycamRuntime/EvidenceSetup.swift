@@ -76,7 +76,8 @@ final class Evidence: @unchecked Sendable {
         do {
             audit = try AuditLog(directory: data.root + "/audit", deviceID: deviceID, identity: identity, unixSeconds: unix, reserve: Posix.reserveSpace)
         } catch {
-            throw ConfigurationFailure(description: "audit log: \(error)")
+            // Not a configuration problem (exit 78 would stop systemd from retrying): exit 1.
+            throw Hardware.StartFailure(description: "audit log: \(error)")
         }
         let e = Evidence(identity: identity, recipient: recipient, audit: audit, deviceID: deviceID)
         e.record("boot", [

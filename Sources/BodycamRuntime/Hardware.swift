@@ -129,6 +129,9 @@ final class Hardware: @unchecked Sendable {
                     if let e = dockLine.readEvent() { docked(e.active) }
                 }))
         }
+        // The low-battery line must stay active for a second (a brown-out glitch while the motor
+        // runs must not end a recording).
+        let lowSince = Mutex<MonotonicTime?>(nil)
         if let line = lowBatteryLine {
             if line.value {
                 // Already low at start (after a restart, say): keep recording while there is power.
@@ -136,13 +139,32 @@ final class Hardware: @unchecked Sendable {
             }
             hooks.sources.append(
                 (line.eventFD, {
-                    if let e = line.readEvent(), e.active { lowBattery() }
+                    guard let e = line.readEvent() else { return }
+                    lowSince.withLock { $0 = e.active ? e.time : nil }
                 }))
         }
+        var indicatorTick: (@Sendable (MonotonicTime) -> MonotonicTime?)?
         if let g = gpioIndicators {
-            hooks.tick = { now in
+            indicatorTick = { now in
                 g.apply(now: now)
                 return g.nextDeadline(after: now)
+            }
+        }
+        let tickIndicators = indicatorTick
+        if lowBatteryLine != nil || tickIndicators != nil {
+            let line = lowBatteryLine
+            hooks.tick = { now in
+                var next = tickIndicators?(now)
+                if let since = lowSince.withLock({ $0 }) {
+                    let due = since + Nanos.seconds(1)
+                    if now >= due {
+                        lowSince.withLock { $0 = nil }
+                        if line?.value == true { lowBattery() }
+                    } else {
+                        next = min(next ?? due, due)
+                    }
+                }
+                return next
             }
         }
         return hooks

@@ -12,8 +12,9 @@ import Logging
 /// service; the clip open at that moment is repaired at the next start like after a power cut.
 final class Housekeeper: @unchecked Sendable {
     struct Probes: Sendable {
-        /// Frames the camera has delivered.
-        var captured: @Sendable () -> Int
+        /// Frames the camera has delivered, and passes of its capture loop (which go on through
+        /// an outage while the camera is reopened: that is not a wedge).
+        var captured: @Sendable () -> (frames: Int, heartbeats: Int)
         /// Frames the encoder has produced.
         var encoded: @Sendable () -> Int
         /// Writer commands completed, and commands waiting.
@@ -42,19 +43,21 @@ final class Housekeeper: @unchecked Sendable {
     private var lastStatus = ""
     private var nextPing: MonotonicTime
     private var pingWindow: Int64
-    private var last: (captured: Int, encoded: Int, written: Int)
+    private var last: (frames: Int, heartbeats: Int, encoded: Int, written: Int)
     private var stalledSince: MonotonicTime?
 
     init(
-        recorder: Recorder, notifier: SystemdNotifier, probes: Probes, reserveBytes: Int64, logger: Logger,
-        onClock: @escaping @Sendable (ClockPair) -> Void
+        recorder: Recorder, notifier: SystemdNotifier, probes: Probes, reserveBytes: Int64, startBurstBytes: Int64,
+        logger: Logger, onClock: @escaping @Sendable (ClockPair) -> Void
     ) {
         self.recorder = recorder
         self.notifier = notifier
         self.probes = probes
         self.logger = logger
         self.reserveBytes = reserveBytes
-        hysteresisBytes = max(8 * 1_048_576, reserveBytes / 8)
+        // A start writes the whole pre-event buffer at once: room for that above the reserve, or
+        // the first clip after space returns would push it straight back below.
+        hysteresisBytes = max(8 * 1_048_576, reserveBytes / 8, startBurstBytes)
         self.onClock = onClock
         let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
         clock = ClockWatch(recorder.clockPair)
@@ -62,7 +65,8 @@ final class Housekeeper: @unchecked Sendable {
         // Ping four times per watchdog interval: one missed window is not yet a restart.
         pingWindow = (notifier.watchdogInterval ?? Nanos.seconds(10)) / 4
         nextPing = now + pingWindow
-        last = (probes.captured(), probes.encoded(), probes.written().completed)
+        let c = probes.captured()
+        last = (c.frames, c.heartbeats, probes.encoded(), probes.written().completed)
         if let w = notifier.watchdogInterval {
             logger.notice("systemd watchdog armed: \(Double(w) / 1e9) s, fed while capture, encoding and storage make progress")
         }
@@ -89,9 +93,22 @@ final class Housekeeper: @unchecked Sendable {
     }
 
     private func checkClock() {
+        // The two clocks are read as a pair: monotonic, wall, monotonic again, and the pair is
+        // only used when nothing (preemption, a page fault) came between them.
+        var pair: (mono: Int64, wall: Double)?
+        for _ in 0..<5 {
+            let before = SystemClock.monotonic()
+            let wall = SystemClock.realtime()
+            let after = SystemClock.monotonic()
+            if after - before < 1_000_000 {
+                pair = (before + (after - before) / 2, wall)
+                break
+            }
+        }
+        guard let pair else { return }
         let reading = ClockPair(
-            monotonic: MonotonicTime(nanoseconds: SystemClock.monotonic()),
-            wall: WallClockReading(unixSeconds: SystemClock.realtime(), trusted: SystemClock.isSynchronized()))
+            monotonic: MonotonicTime(nanoseconds: pair.mono),
+            wall: WallClockReading(unixSeconds: pair.wall, trusted: SystemClock.isSynchronized()))
         let changes = clock.observe(reading)
         guard !changes.isEmpty else { return }
         for change in changes {
@@ -115,10 +132,16 @@ final class Housekeeper: @unchecked Sendable {
 
     private func checkStorage(_ now: MonotonicTime) {
         guard let free = probes.freeBytes() else { return }
-        let low = recorder.storageLow
-        if !low && free < reserveBytes {
-            recorder.storage(low: true, freeBytes: free, reserveBytes: reserveBytes, now: now)
-        } else if low && free >= reserveBytes + hysteresisBytes {
+        guard recorder.storageLow else {
+            if free < reserveBytes {
+                recorder.storage(low: true, freeBytes: free, reserveBytes: reserveBytes, now: now)
+            }
+            return
+        }
+        // Low because a write hit ENOSPC while statvfs still showed room (quota, inodes, a
+        // reserve of 0): the space has to grow past what it was then, not just past the reserve.
+        let needed = max(reserveBytes, recorder.storageLowAtFree ?? 0) + hysteresisBytes
+        if free >= needed {
             recorder.storage(low: false, freeBytes: free, reserveBytes: reserveBytes, now: now)
         }
     }
@@ -140,10 +163,13 @@ final class Housekeeper: @unchecked Sendable {
         let encoded = probes.encoded()
         let written = probes.written()
         var stuck: [String] = []
-        if captured == last.captured { stuck.append("capture") }
-        if encoded == last.encoded { stuck.append("encoding") }
+        // Capture: no frame and no pass of its loop (a camera being reopened still loops).
+        if captured.frames == last.frames && captured.heartbeats == last.heartbeats { stuck.append("capture") }
+        // Encoding: frames came in but none came out (frames the encoder cannot take are handed
+        // back, so capture goes on delivering while a wedged encoder produces nothing).
+        if captured.frames != last.frames && encoded == last.encoded { stuck.append("encoding") }
         if written.completed == last.written && written.backlog > 0 { stuck.append("storage") }
-        last = (captured, encoded, written.completed)
+        last = (captured.frames, captured.heartbeats, encoded, written.completed)
         if stuck.isEmpty {
             if let since = stalledSince {
                 logger.notice("media path moving again after \(String(format: "%.1f", Nanos.toSeconds(now - since))) s")

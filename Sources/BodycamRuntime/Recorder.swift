@@ -131,6 +131,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var clockPair: ClockPair
         var detector: DetectorPolicy
         var detectorEvents = 0
+        /// Free bytes when storage went low.
+        var storageLowAtFree: Int64?
     }
 
     /// The init segment is the same for every clip of this run.
@@ -355,16 +357,21 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// Whether storage is below its reserve, as the recorder last heard.
     var storageLow: Bool { state.withLock { $0.machine.storageLow } }
 
+    /// Free bytes at the moment storage went low (nil while it is not).
+    var storageLowAtFree: Int64? { state.withLock { $0.machine.storageLow ? $0.storageLowAtFree : nil } }
+
     /// Free storage crossed the reserve: `low` ends a clip in progress (reason "storage") and
     /// refuses new ones until space returns. Audited both ways.
     func storage(low: Bool, freeBytes: Int64, reserveBytes: Int64, now: MonotonicTime) {
         state.withLock { s in
             guard low != s.machine.storageLow else { return }
             let details = ["free_mib": "\(freeBytes / 1_048_576)", "reserve_mib": "\(reserveBytes / 1_048_576)"]
+            s.storageLowAtFree = low ? freeBytes : nil
             if low {
                 logger.critical("storage low: \(freeBytes / 1_048_576) MiB free, reserve \(reserveBytes / 1_048_576) MiB")
                 audit(&s, "storage_low", details + (s.clip.map { ["clip": $0.id] } ?? [:]), at: now)
-                if s.clip != nil { s.clip?.endReason = "storage" }
+                // Only a clip this ends: one already stopping keeps its own reason.
+                if s.machine.state == .recording, s.clip?.stopAt == nil { s.clip?.endReason = "storage" }
             } else {
                 logger.notice("storage available again: \(freeBytes / 1_048_576) MiB free")
                 audit(&s, "storage_ok", details, at: now)
@@ -422,7 +429,14 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 let newest = video.isEmpty ? MonotonicTime.zero : video[video.endSeq - 1].time
                 if error.isNoSpace {
                     // Full before the reserve said so (another writer, a small card): treat it as
-                    // low storage until the housekeeper sees the reserve free again.
+                    // low storage until the housekeeper sees the reserve free again, and more
+                    // than was free at this moment (statvfs may show room a write cannot use).
+                    let free = FileSystem.freeBytes(at: settings.clipsDirectory) ?? 0
+                    if !s.machine.storageLow {
+                        audit(&s, "storage_low", ["cause": "ENOSPC", "clip": job.clipID, "free_mib": "\(free / 1_048_576)"],
+                              at: MonotonicTime(nanoseconds: SystemClock.monotonic()))
+                    }
+                    s.storageLowAtFree = free
                     perform(&s, s.machine.storage(low: true, at: newest), now: newest)
                 } else {
                     perform(&s, s.machine.stop(at: newest), now: newest)

@@ -45,13 +45,15 @@ enum Recovery {
                 !FileSystem.exists(data.journal + "/" + id + ".jsonl")
             else { return nil }
             let path = data.clips + "/" + name
-            let size = FileSystem.size(path) ?? 0
             // Only what an unjournaled start can leave: an age header (a few hundred bytes).
-            guard size <= 4096 else {
-                logger.error("\(name): \(size) bytes with no manifest and no journal; left in place for inspection")
+            guard let size = FileSystem.size(path), size <= 4096 else {
+                logger.error("\(name): no manifest and no journal, \(FileSystem.size(path).map { "\($0) bytes" } ?? "size unknown"); left in place for inspection")
                 return nil
             }
-            unlink(path)
+            guard unlink(path) == 0 else {
+                logger.error("\(name): no manifest and no journal; cannot remove it: \(String(cString: strerror(errno)))")
+                return nil
+            }
             FileSystem.syncDirectory(containing: path)
             logger.warning("removed \(name): created just before a power cut, before its journal; it held no footage (\(size) bytes)")
             return Recovered(clipID: id, duration: 0, cutBytes: size, discarded: true)

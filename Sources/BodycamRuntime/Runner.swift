@@ -33,6 +33,9 @@ public enum ExitCode {
     public static let failure: Int32 = 1
     public static let usage: Int32 = 64
     public static let config: Int32 = 78
+    /// Stopped because the battery is about to give out (the low-battery line); the systemd unit
+    /// does not restart on it, so the camera is not brought back only to lose power mid-clip.
+    public static let lowBattery: Int32 = 3
 }
 
 /// A one-shot event an async task can wait for and any thread can fire.
@@ -155,6 +158,8 @@ final class RecordingSystem: @unchecked Sendable {
     let offloader: Offloader?
     /// Below this much free space no clip starts and a clip in progress ends.
     let storageReserveBytes: Int64
+    /// About what starting a clip writes at once (the pre-event buffer at the bitrate cap).
+    let preEventBytes: Int64
 
     init(board: BoardDescription, config: BodycamConfig, data: DataDirectory, evidence: Evidence, logger: Logger) throws {
         self.board = board
@@ -234,10 +239,11 @@ final class RecordingSystem: @unchecked Sendable {
             }
             logger.notice("detector: \(config.detector.action.rawValue) (video \(config.detector.video ? "on" : "off"), audio \(config.detector.audio && microphone != nil ? "on" : "off"))")
         }
-        let estimatedKbps = video.maxKbps
-            ?? Int(Double(format.width * format.height) * format.frameRate.framesPerSecond * 0.3 / 1000)
-        storageReserveBytes = Int64(config.storageReserveMiB.map { $0 * 1_048_576 }
-            ?? (estimatedKbps * 125 * 60 + 16 * 1_048_576))
+        let estimatedKbps = Int64(video.maxKbps
+            ?? Int(Double(format.width * format.height) * format.frameRate.framesPerSecond * 0.3 / 1000))
+        storageReserveBytes = config.storageReserveMiB.map { Int64($0) * 1_048_576 }
+            ?? (estimatedKbps * 125 * 60 + 16 * 1_048_576)
+        preEventBytes = Int64(estimatedKbps * 125) * Int64(config.preEventSeconds.rounded(.up))
         if let o = config.offload {
             let target = try Offloader.makeTarget(o, data: data)
             let recorder = recorder
@@ -392,18 +398,23 @@ final class RecorderService: Service, @unchecked Sendable {
         let wakeTarget = ControlLoopReference()
         var hooks = s.hardware.wire(
             recorder: s.recorder, docked: setDocked, wake: { wakeTarget.loop?.wake() },
-            lowBattery: { [logger, stop] in
+            lowBattery: { [self] in
                 logger.critical("battery low: finalising the clip in progress and stopping")
+                exitCode.withLock { $0 = ExitCode.lowBattery }
                 stop.fire("low battery")
             })
         let housekeeper = Housekeeper(
             recorder: s.recorder, notifier: notifier,
             probes: .init(
-                captured: { Int(s.hardware.camera.counters.delivered) }, encoded: { s.recorder.framesEncoded },
+                captured: {
+                    let c = s.hardware.camera.counters
+                    return (Int(truncatingIfNeeded: c.delivered), Int(truncatingIfNeeded: c.heartbeats))
+                },
+                encoded: { s.recorder.framesEncoded },
                 written: { (s.writer.completed.load(ordering: .relaxed), s.writer.backlog) },
                 freeBytes: { FileSystem.freeBytes(at: s.data.clips) }, statusLine: { s.serviceStatusLine() },
                 ready: { s.recorder.machineState != .starting }),
-            reserveBytes: s.storageReserveBytes, logger: logger,
+            reserveBytes: s.storageReserveBytes, startBurstBytes: s.preEventBytes, logger: logger,
             onClock: { pair in if s.pipeline.watermark != nil { s.pipeline.clock = pair } })
         let hardwareTick = hooks.tick
         hooks.tick = { now in

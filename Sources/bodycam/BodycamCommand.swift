@@ -10,7 +10,8 @@ struct Bodycam: AsyncParsableCommand {
         commandName: "bodycam",
         abstract: "Body-worn camera recorder: pre-event buffer, crash-safe clips, offload.",
         discussion: """
-            Exit codes: 0 success, 1 the job failed, 64 usage error, 78 configuration error.
+            Exit codes: 0 success, 1 the job failed, 3 run stopped for low battery, 64 usage error,
+            78 configuration error.
             """,
         subcommands: [Run.self, Ctl.self, Encode.self, Keygen.self, Verify.self, Export.self, Offload.self]
     )
