@@ -22,6 +22,8 @@ let package = Package(
         .executable(name: "bodycam-hil", targets: ["bodycam-hil"]),
         // The activity detector's evaluation on generated, labelled footage (see README).
         .executable(name: "detector-eval", targets: ["detector-eval"]),
+        // libFuzzer harness for the parsers (Tests/Fuzz/run-fuzz); without -DFUZZING a regression runner.
+        .executable(name: "bodycam-fuzz", targets: ["bodycam-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -94,6 +96,17 @@ let package = Package(
         .executableTarget(name: "bodycam-hil", dependencies: ["CALSA"], swiftSettings: strict),
         .target(name: "BodycamDetectorEval", dependencies: ["BodycamCore"], swiftSettings: strict),
         .executableTarget(name: "detector-eval", dependencies: ["BodycamDetectorEval"], swiftSettings: strict),
+        // Declares libFuzzer's LLVMFuzzerRunDriver; linked only in the fuzz build (-sanitize=fuzzer).
+        .systemLibrary(name: "CLibFuzzer"),
+        .executableTarget(
+            name: "bodycam-fuzz",
+            dependencies: [
+                "BodycamRuntime", "BodycamCore", "BodycamTOML", "BodycamMedia", "BodycamEvidence", "CLibFuzzer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
 
         .testTarget(name: "BodycamCoreTests", dependencies: ["BodycamCore"], swiftSettings: strict),
         .testTarget(
