@@ -176,13 +176,9 @@ struct ReliabilityTests {
         return manifests
     }
 
-    func auditEvents(_ data: String) -> [String] {
-        let dir = data + "/audit"
-        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().flatMap { name in
-            ((try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["event"] as? String
-            }
-        }
+    /// The audit log's events, in order (`auditLines` reads every segment).
+    func auditEvents(_ data: String) throws -> [String] {
+        try auditLines(data).compactMap { $0["event"] as? String }
     }
 
     @Test("below the storage reserve: the clip ends cleanly, no new clip starts, alerts; service returns with space",
@@ -230,7 +226,7 @@ struct ReliabilityTests {
         #expect(manifests.first?["end_reason"] as? String == "storage", "\(manifests.first ?? [:])")
         #expect(manifests.first?["interrupted"] as? Bool == false)
         #expect(manifests.last?["end_reason"] as? String == "button")
-        let events = auditEvents(data)
+        let events = try auditEvents(data)
         #expect(events.contains("storage_low") && events.contains("storage_ok"), "\(events)")
     }
 
@@ -265,7 +261,7 @@ struct ReliabilityTests {
         #expect(manifests.first?["end_reason"] as? String == "storage", "\(manifests.first ?? [:])")
         #expect((manifests.first.flatMap { double($0["duration"]) } ?? 0) > 0)
         // What happened while the disk was full reached the audit log once there was room.
-        let events = auditEvents(data)
+        let events = try auditEvents(data)
         #expect(events.contains("fault") && events.contains("storage_ok"), "\(events)")
     }
 
@@ -341,12 +337,7 @@ struct ReliabilityTests {
         _ = try rec.ctl("stop")
         #expect(try rec.waitForExit() == 0, "\(rec.log)")
 
-        let auditDir = dir.path + "/data/audit"
-        let lines = ((try? FileManager.default.contentsOfDirectory(atPath: auditDir)) ?? []).sorted().flatMap { name in
-            ((try? String(contentsOfFile: auditDir + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-            }
-        }
+        let lines = try auditLines(dir.path + "/data")
         let jumps = lines.filter { $0["event"] as? String == "clock_jump" }
         #expect(jumps.count == 1, "\(jumps)")
         let step = (jumps.first?["details"] as? [String: String])?["step_seconds"].flatMap(Double.init) ?? 0
