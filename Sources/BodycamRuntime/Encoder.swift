@@ -1,5 +1,6 @@
 import BodycamAdapters
 public import BodycamCore
+import BodycamEvidence
 import BodycamMedia
 import Foundation
 import Logging
@@ -22,12 +23,25 @@ public struct EncodeOptions: Sendable {
     public var output: String
     /// Run the activity detector over the input; events go to `OUTPUT.events.jsonl`.
     public var detector: Bool
+    /// VBV cap on top of CRF (kbit/s and kbit), as `run` records with; nil: none.
+    public var maxKbps: Int?
+    public var bufferKbits: Int?
+    /// Seal the output with age to this recipient, as `run` does; nil: plain MP4.
+    public var recipient: String?
+    /// Sign a fragment journal (OUTPUT's clip id + `.jsonl`, beside it) and the manifest with the
+    /// device identity in this folder, as `run` does; nil: unsigned, no journal.
+    public var deviceDirectory: String?
 
     public init(
         input: String, width: Int, height: Int, frameRate: FrameRate, pixelFormat: PixelFormat, preset: String,
-        tune: String?, crf: Double, threads: Int, output: String, detector: Bool = false
+        tune: String?, crf: Double, threads: Int, output: String, detector: Bool = false, maxKbps: Int? = nil,
+        bufferKbits: Int? = nil, recipient: String? = nil, deviceDirectory: String? = nil
     ) {
         self.detector = detector
+        self.maxKbps = maxKbps
+        self.bufferKbits = bufferKbits
+        self.recipient = recipient
+        self.deviceDirectory = deviceDirectory
         self.input = input
         self.width = width
         self.height = height
@@ -45,6 +59,11 @@ public struct EncodeOptions: Sendable {
 /// pre-event ring, the fragment builder, the clip writer with its hashes and syncs), with only
 /// the source swapped for the file. What it costs is what recording costs on the device.
 public enum FileEncoder {
+    static func folder(of path: String) -> String {
+        let d = (path as NSString).deletingLastPathComponent
+        return d.isEmpty ? "." : d
+    }
+
     public static func encode(_ o: EncodeOptions) -> Int32 {
         let logger = Logger(label: "bodycam.encode")
         let format = VideoFormat(width: o.width, height: o.height, pixelFormat: o.pixelFormat, frameRate: o.frameRate)
@@ -59,7 +78,7 @@ public enum FileEncoder {
         var settings = VideoEncoderSettings()
         settings.preset = o.preset
         settings.tune = o.tune
-        settings.rateControl = .crf(o.crf, maxKbps: nil, bufferKbits: nil)
+        settings.rateControl = .crf(o.crf, maxKbps: o.maxKbps, bufferKbits: o.bufferKbits ?? o.maxKbps)
         settings.threads = o.threads
         settings.keyframeInterval = max(1, Int(o.frameRate.framesPerSecond.rounded()))
         let timescale = o.frameRate.timescale
@@ -70,14 +89,32 @@ public enum FileEncoder {
             Posix.printError("bodycam: \(error)\n")
             return ExitCode.usage
         }
-        let writer = ClipWriter(logger: logger)
+        var identity: DeviceIdentity?
+        if let dir = o.deviceDirectory {
+            do {
+                identity = try DeviceIdentity.load(directory: dir)
+            } catch {
+                Posix.printError("bodycam: --device \(dir): \(error)\n")
+                return ExitCode.usage
+            }
+        }
+        if let r = o.recipient {
+            do {
+                _ = try AgeRecipient(parsing: r)
+            } catch {
+                Posix.printError("bodycam: --seal: \(error)\n")
+                return ExitCode.usage
+            }
+        }
+        let writer = ClipWriter(logger: logger, identity: identity, recipient: o.recipient)
         let recorderSettings = RecorderSettings(
             deviceID: DataDirectory.defaultDeviceID(), board: "file", videoFormat: format,
             video: VideoTrack(
                 width: o.width, height: o.height, timescale: timescale, sps: encoder.parameterSets.sps,
                 pps: encoder.parameterSets.pps),
             audio: nil, audioBitrate: 0, encoderDescription: encoder.settingsString, preEvent: 0,
-            preEventAudio: false, rollover: Int64.max / 4, clipsDirectory: ".", journalDirectory: nil,
+            preEventAudio: false, rollover: Int64.max / 4, clipsDirectory: ".",
+            journalDirectory: identity == nil ? nil : Self.folder(of: o.output),
             outputPath: o.output, firstClipSequence: 1, sequenceFile: nil, autoStart: true)
         // The ring only has to hold what the writer has not yet synced: a few seconds.
         let ring = 32 * 1_048_576

@@ -66,6 +66,11 @@ struct RecorderStatus: Sendable {
     var detectorEvents = 0
     /// Free storage is below the reserve (or a write hit ENOSPC): no clip starts.
     var storageLow = false
+    /// CLOCK_MONOTONIC when the first picture reached the pre-event buffer ("buffering").
+    var bufferingSince: MonotonicTime?
+    /// The last button gesture that changed the state: which, the state it led to, and the time
+    /// from the gesture's own timestamp (the kernel's edge time on GPIO) to the state change.
+    var lastTransition: (gesture: String, state: RecorderState, latency: Int64)?
 }
 
 /// The heart of the device: pre-event buffer, state machine, button classifier and the clip
@@ -133,6 +138,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var detectorEvents = 0
         /// Free bytes when storage went low.
         var storageLowAtFree: Int64?
+        var bufferingSince: MonotonicTime?
+        var lastTransition: (gesture: String, state: RecorderState, latency: Int64)?
     }
 
     /// The init segment is the same for every clip of this run.
@@ -192,6 +199,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 return true
             }
             if s.machine.state == .starting {
+                s.bufferingSince = MonotonicTime(nanoseconds: SystemClock.monotonic())
                 perform(&s, s.machine.framesFlowing(at: au.time), now: now)
                 if settings.autoStart { perform(&s, s.machine.start(at: au.time, trigger: .control), now: now) }
             }
@@ -410,7 +418,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 pipelineDropped: s.buffer.droppedVideo + s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
                 audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount,
-                detectorEvents: s.detectorEvents, storageLow: s.machine.storageLow)
+                detectorEvents: s.detectorEvents, storageLow: s.machine.storageLow, bufferingSince: s.bufferingSince,
+                lastTransition: s.lastTransition)
         }
     }
 
@@ -462,7 +471,12 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     private func gesture(_ s: inout State, _ g: ButtonGesture, now: MonotonicTime) {
         logger.info("gesture \(g.button.rawValue) \(g.gesture.rawValue)")
         audit(&s, "button", ["button": g.button.rawValue, "gesture": g.gesture.rawValue], at: g.at)
+        let before = s.machine.state
         perform(&s, s.machine.handle(g), now: now)
+        if s.machine.state != before {
+            let latency = SystemClock.monotonic() - g.at.nanoseconds
+            s.lastTransition = ("\(g.button.rawValue) \(g.gesture.rawValue)", s.machine.state, latency)
+        }
     }
 
     private func perform(_ s: inout State, _ actions: [RecorderAction], now: MonotonicTime) {
@@ -779,6 +793,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// `out.mp4` → `out.json`.
     static func sidecar(of path: String) -> String {
         if path.hasSuffix(".mp4") { return String(path.dropLast(4)) + ".json" }
+        if path.hasSuffix(".mp4.age") { return String(path.dropLast(8)) + ".json" }
         return path + ".json"
     }
 }

@@ -309,6 +309,15 @@ final class RecordingSystem: @unchecked Sendable {
             "writer_backlog": r.writerBacklog,
         ]
         obj["last_clip"] = r.lastClip
+        // For start-up and response measurements (CLOCK_MONOTONIC is the same clock for every
+        // process, so a launcher can subtract its own exec time).
+        var timing: [String: Any] = ["started_monotonic_ns": started.nanoseconds]
+        if let b = r.bufferingSince { timing["buffering_monotonic_ns"] = b.nanoseconds }
+        if let t = r.lastTransition {
+            timing["last_transition"] = ["gesture": t.gesture, "state": t.state.rawValue,
+                                         "ms": (Double(t.latency) / 1e4).rounded() / 100] as [String: Any]
+        }
+        obj["timing"] = timing
         if let id = r.clipID {
             obj["clip"] = ["id": id, "seconds": ((r.clipSeconds ?? 0) * 10).rounded() / 10, "markers": r.clipMarkers] as [String: Any]
         } else {

@@ -143,6 +143,13 @@ struct Encode: ParsableCommand {
     @Option(help: "Encoder threads (0 = automatic).") var threads: Int = 0
     @Option(help: "Output MP4 (its manifest is written beside it as .json).") var output: String
     @Flag(help: "Run the activity detector too; its events go to OUTPUT.events.jsonl.") var detector = false
+    @Option(help: "Cap the bitrate (x264 VBV) at this many kbit/s, as run does (device default 6000).")
+    var vbvMaxrate: Int?
+    @Option(help: "VBV buffer in kbit (default: the --vbv-maxrate value, one second).") var vbvBufsize: Int?
+    @Option(help: "Seal the output with age to this recipient (age1…, or a file holding it), as run does.")
+    var seal: String?
+    @Option(help: "Sign a fragment journal and the manifest with the device identity in this folder, as run does.")
+    var device: String?
 
     func parsedSize() -> (Int, Int)? {
         let parts = size.lowercased().split(separator: "x")
@@ -168,6 +175,22 @@ struct Encode: ParsableCommand {
         guard PixelFormat(rawValue: pixelFormat) != nil else { throw ValidationError("--pixel-format must be yuyv, i420 or nv12") }
         guard (0...51).contains(crf) else { throw ValidationError("--crf must be between 0 and 51") }
         guard (0...64).contains(threads) else { throw ValidationError("--threads must be between 0 and 64") }
+        if let v = vbvMaxrate, !(100...1_000_000).contains(v) { throw ValidationError("--vbv-maxrate must be between 100 and 1000000 kbit/s") }
+        if let v = vbvBufsize, !(100...1_000_000).contains(v) { throw ValidationError("--vbv-bufsize must be between 100 and 1000000 kbit") }
+        if vbvBufsize != nil, vbvMaxrate == nil { throw ValidationError("--vbv-bufsize needs --vbv-maxrate") }
+    }
+
+    /// `--seal` names the recipient itself or a file holding it (`keygen --agency` writes PATH.pub).
+    func sealRecipient() throws -> String? {
+        guard let seal else { return nil }
+        if seal.hasPrefix("age1") { return seal }
+        guard let data = FileManager.default.contents(atPath: seal),
+            let line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first
+        else {
+            FileHandle.standardError.write(Data("bodycam: --seal \(seal): neither an age1… recipient nor a readable file\n".utf8))
+            throw ExitCode(64)
+        }
+        return line.trimmingCharacters(in: .whitespaces)
     }
 
     func run() throws {
@@ -177,7 +200,8 @@ struct Encode: ParsableCommand {
             EncodeOptions(
                 input: input, width: w, height: h, frameRate: parsedRate()!, pixelFormat: PixelFormat(rawValue: pixelFormat)!,
                 preset: preset, tune: tune == "none" ? nil : tune, crf: crf, threads: threads, output: output,
-                detector: detector))
+                detector: detector, maxKbps: vbvMaxrate, bufferKbits: vbvBufsize, recipient: try sealRecipient(),
+                deviceDirectory: device))
         if code != 0 { throw ExitCode(code) }
     }
 }
