@@ -150,6 +150,46 @@ struct CommandLineTests {
         #expect((values.min() ?? 0) > 30, "PSNR \(values.min() ?? 0)")
     }
 
+    @Test("encode --vbv-maxrate --seal --device: the recorder's settings and evidence chain, opened by age, verified by bodycam")
+    func encodeSealedSigned() throws {
+        let dir = TemporaryDirectory()
+        let raw = dir.path + "/in.raw"
+        #expect(try Shell.run("ffmpeg", [
+            "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-frames:v", "60",
+            "-pix_fmt", "yuyv422", "-f", "rawvideo", raw,
+        ]).status == 0)
+        #expect(try bodycam(["keygen", "--agency", dir.path + "/agency.key"]).status == 0)
+        #expect(try bodycam(["keygen", "--device", dir.path + "/dev"]).status == 0)
+        let out = dir.path + "/out.mp4.age"
+        let r = try bodycam([
+            "encode", "--input", raw, "--size", "320x240", "--fps", "30", "--pixel-format", "yuyv", "--threads", "1",
+            "--vbv-maxrate", "800", "--vbv-bufsize", "400", "--seal", dir.path + "/agency.key.pub", "--device", dir.path + "/dev",
+            "--output", out,
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        // The manifest sits beside the clip under the clip's name, as run writes it.
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/out.json"))
+        let v = try bodycam(["verify", "--device-key", dir.path + "/dev/device.pub", out])
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+        let opened = dir.path + "/opened.mp4"
+        #expect(try Shell.run("age", ["-d", "-i", dir.path + "/agency.key", "-o", opened, out]).status == 0)
+        #expect(try Media.decodedFrames(opened) == 60)
+        let settings = try String(decoding: Data(contentsOf: URL(fileURLWithPath: opened)), as: UTF8.self)
+        #expect(settings.contains("vbv_maxrate=800 vbv_bufsize=400"), "the VBV cap is not in the x264 settings")
+        // Bad values are usage errors naming the option; a recipient that is not one is refused.
+        let bad = try bodycam([
+            "encode", "--input", raw, "--size", "320x240", "--fps", "30", "--pixel-format", "yuyv",
+            "--vbv-bufsize", "400", "--output", dir.path + "/x.mp4",
+        ])
+        #expect(bad.status == 64 && bad.stderr.contains("--vbv-bufsize needs --vbv-maxrate"), "\(bad.stderr)")
+        let notRecipient = try bodycam([
+            "encode", "--input", raw, "--size", "320x240", "--fps", "30", "--pixel-format", "yuyv",
+            "--seal", "age1nope", "--output", dir.path + "/y.mp4.age",
+        ])
+        #expect(notRecipient.status == 64 && notRecipient.stderr.contains("--seal"), "\(notRecipient.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/y.mp4.age"))
+    }
+
     @Test("encode: a file that is not whole frames of the given size is a usage error naming the problem")
     func encodeWrongSize() throws {
         let dir = TemporaryDirectory()

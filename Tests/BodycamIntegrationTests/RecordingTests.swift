@@ -48,6 +48,17 @@ struct RecordingTests {
         let recording = try rec.status()
         #expect(recording["state"] as? String == "recording")
         #expect((recording["leds"] as? [String: String])?["recording"] == "on")
+        // Timing for the start-up and response budgets: when buffering began, and the latency
+        // from the gesture's own timestamp to the recording state.
+        let timing = try #require(recording["timing"] as? [String: Any])
+        let started = try #require(timing["started_monotonic_ns"] as? Int)
+        let buffering = try #require(timing["buffering_monotonic_ns"] as? Int)
+        #expect(buffering > started)
+        let transition = try #require(timing["last_transition"] as? [String: Any])
+        #expect(transition["gesture"] as? String == "record double_press")
+        #expect(transition["state"] as? String == "recording")
+        let ms = try #require(double(transition["ms"]))
+        #expect(ms >= 0 && ms < 1000, "\(ms) ms from the press to recording")
         sleep(6)
         #expect(try rec.ctl("press", "marker").status == 0)
         sleep(4)
