@@ -199,6 +199,14 @@ public struct VideoEncoderSettings: Sendable, Equatable {
 
     public init() {}
 
+    /// The VBV buffer, if there is a VBV.
+    public var vbvBufferKbits: Int? {
+        switch rateControl {
+        case .crf(_, let max, let buffer): return max == nil ? nil : (buffer ?? max)
+        case .bitrate(let kbps, let max, let buffer): return buffer ?? max ?? kbps
+        }
+    }
+
     /// The most bits per second the settings can produce, if bounded (sizes the pre-event ring).
     public var maxKbps: Int? {
         switch rateControl {

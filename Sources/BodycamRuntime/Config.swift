@@ -149,12 +149,30 @@ struct BodycamConfig: Sendable, Equatable {
 
 extension VideoEncoderSettings {
     /// What the device records with unless configured otherwise: quality-driven (CRF 23) but
-    /// capped at 6 Mbit/s, so storage per hour and the pre-event buffer's RAM are bounded.
+    /// capped (see `defaultCapKbps`, applied once the camera's format is known), so storage per
+    /// hour and the pre-event buffer's RAM are bounded.
     static var deviceDefault: VideoEncoderSettings {
         var v = VideoEncoderSettings()
         v.preset = "superfast"
         v.tune = "zerolatency"
-        v.rateControl = .crf(23, maxKbps: 6000, bufferKbits: 6000)
+        v.rateControl = .crf(23, maxKbps: nil, bufferKbits: nil)
+        return v
+    }
+
+    /// The default bitrate cap: 0.15 bit per pixel at the frame rate, in steps of 100 kbit/s
+    /// (4100 kbit/s at 720p30, 9300 at 1080p30, 1400 at 640x480x30), at least 500. Enough for
+    /// CRF 23 in daylight at these sizes; noisy night scenes reach it. One second of VBV buffer.
+    static func defaultCapKbps(for format: VideoFormat) -> Int {
+        let kbps = Double(format.width * format.height) * format.frameRate.framesPerSecond * 0.15 / 1000
+        return max(500, Int((kbps / 100).rounded()) * 100)
+    }
+
+    /// These settings with the default cap where CRF was left uncapped by the configuration.
+    func cappedByDefault(for format: VideoFormat) -> VideoEncoderSettings {
+        guard case .crf(let q, nil, nil) = rateControl else { return self }
+        var v = self
+        let cap = Self.defaultCapKbps(for: format)
+        v.rateControl = .crf(q, maxKbps: cap, bufferKbits: cap)
         return v
     }
 }

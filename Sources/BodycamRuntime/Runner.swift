@@ -170,7 +170,7 @@ final class RecordingSystem: @unchecked Sendable {
         self.hardware = hardware
         // The camera may have negotiated a different pixel format than the board's first choice.
         let format = hardware.camera.format
-        var video = config.video
+        var video = config.video.cappedByDefault(for: format)
         video.keyframeInterval = max(1, Int(format.frameRate.framesPerSecond.rounded()))
         let timescale = format.frameRate.timescale
         let encoder: X264Encoder
@@ -197,7 +197,7 @@ final class RecordingSystem: @unchecked Sendable {
         }
         let preEvent = Nanos.seconds(config.preEventSeconds)
         let ring = RingSizing(format: format, settings: video, preEventSeconds: config.preEventSeconds,
-                              bufferMiB: config.bufferMiB)
+                              bufferMiB: config.bufferMiB, audioKbps: audioTrack == nil ? 0 : config.audioBitrateKbps)
         let buffer = PreEventBuffer(
             video: MediaRing(capacity: ring.videoBytes, maxEntries: ring.videoEntries),
             audio: MediaRing(capacity: ring.audioBytes, maxEntries: ring.audioEntries),
@@ -259,7 +259,7 @@ final class RecordingSystem: @unchecked Sendable {
             logger.notice("no [offload] configured: clips stay on the device")
         }
         logger.notice(
-            "bodycam \(deviceID) on board \(board.name): \(format), audio \(audioTrack.map { "\($0.sampleRate) Hz x\($0.channels) opus" } ?? "off"), pre-event \(config.preEventSeconds)s, ring \(ring.videoBytes / 1_048_576) MiB")
+            "bodycam \(deviceID) on board \(board.name): \(format), audio \(audioTrack.map { "\($0.sampleRate) Hz x\($0.channels) opus" } ?? "off"), pre-event \(config.preEventSeconds)s, ring \(ring.videoBytes / 1_048_576) MiB, video cap \(video.maxKbps.map { "\($0) kbit/s" } ?? "none")")
     }
 
     /// One line for `systemctl status` (sd_notify STATUS=).
@@ -344,15 +344,24 @@ struct RingSizing {
     var audioBytes: Int
     var audioEntries: Int
 
-    init(format: VideoFormat, settings: VideoEncoderSettings, preEventSeconds: Double, bufferMiB: Int?) {
+    init(format: VideoFormat, settings: VideoEncoderSettings, preEventSeconds: Double, bufferMiB: Int?, audioKbps: Int = 64) {
+        // The pre-event time, one more group of pictures (clips start on a keyframe), and five
+        // seconds of fragments waiting on a slow card while a clip's pre-event part is written.
         let seconds = preEventSeconds + 6
-        // Without a cap, assume a generous 0.3 bit per pixel (noisy night scenes at CRF 23).
-        let kbps = settings.maxKbps
-            ?? Int(Double(format.width * format.height) * format.frameRate.framesPerSecond * 0.3 / 1000)
-        let bytes = Int(Double(kbps) * 125 * seconds * 1.3)
-        videoBytes = bufferMiB.map { $0 * 1_048_576 } ?? max(8 * 1_048_576, bytes)
+        if let max = settings.maxKbps {
+            // A VBV bounds what any window holds: rate x time + the buffer. 5 % for the
+            // container's bytes and x264's rare overshoot of a tight VBV.
+            let kbits = Double(max) * seconds + Double(settings.vbvBufferKbits ?? max)
+            videoBytes = Int(kbits * 125 * 1.05)
+        } else {
+            // Without a cap, assume a generous 0.3 bit per pixel (noisy night scenes at CRF 23).
+            let kbps = Double(format.width * format.height) * format.frameRate.framesPerSecond * 0.3 / 1000
+            videoBytes = Int(kbps * 125 * seconds * 1.3)
+        }
+        videoBytes = bufferMiB.map { $0 * 1_048_576 } ?? Swift.max(8 * 1_048_576, videoBytes)
         videoEntries = Int(format.frameRate.framesPerSecond * seconds) + 64
-        audioBytes = max(256 * 1024, Int(64_000 * seconds))
+        // Opus at its configured rate, twice over (packets of silence and speech vary).
+        audioBytes = Swift.max(128 * 1024, Int(Double(audioKbps) * 125 * seconds * 2))
         audioEntries = Int(50 * seconds) + 64
     }
 }

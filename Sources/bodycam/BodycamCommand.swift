@@ -143,7 +143,7 @@ struct Encode: ParsableCommand {
     @Option(help: "Encoder threads (0 = automatic).") var threads: Int = 0
     @Option(help: "Output MP4 (its manifest is written beside it as .json).") var output: String
     @Flag(help: "Run the activity detector too; its events go to OUTPUT.events.jsonl.") var detector = false
-    @Option(help: "Cap the bitrate (x264 VBV) at this many kbit/s, as run does (device default 6000).")
+    @Option(help: "Cap the bitrate (x264 VBV) at this many kbit/s, as run does (run's default: 0.15 bit per pixel, 4100 at 720p30).")
     var vbvMaxrate: Int?
     @Option(help: "VBV buffer in kbit (default: the --vbv-maxrate value, one second).") var vbvBufsize: Int?
     @Option(help: "Seal the output with age to this recipient (age1…, or a file holding it), as run does.")

@@ -1,4 +1,4 @@
-import BodycamCore
+@testable import BodycamCore
 import BodycamDetectorEval
 import Testing
 
@@ -44,6 +44,27 @@ struct DetectorTests {
             s.sample(RawFrame(format: format, base: buf.baseAddress!, time: .zero, sequence: 0, bufferIndex: 0), into: img)
             #expect(img[10, 20] == Float((10 + 20) % 200))
             #expect(img[159, 89] == Float((159 + 89) % 200))
+        }
+    }
+
+    @Test("the 1/8-scale vector paths give exactly what the general sampler gives, on random pictures")
+    func samplerFastPathsExact() {
+        var rng = SeededRandom(seed: 11)
+        for pf in [PixelFormat.yuyv, .nv12, .i420] {
+            for (w, h) in [(1280, 720), (1296, 736)] {
+                let format = VideoFormat(width: w, height: h, pixelFormat: pf, frameRate: FrameRate(30))
+                let s = LumaSampler(format: format)
+                #expect(s.factor == 8)
+                let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: format.frameSize, alignment: 64)
+                defer { buf.deallocate() }
+                for i in 0..<buf.count { buf[i] = UInt8(truncatingIfNeeded: rng.next()) }
+                let frame = RawFrame(format: format, base: buf.baseAddress!, time: .zero, sequence: 0, bufferIndex: 0)
+                let fast = LumaImage(width: s.width, height: s.height)
+                let general = LumaImage(width: s.width, height: s.height)
+                s.sample(frame, into: fast)
+                s.sampleGeneral(frame, into: general)
+                #expect(Array(fast.pixels) == Array(general.pixels), "\(pf) \(w)x\(h)")
+            }
         }
     }
 
