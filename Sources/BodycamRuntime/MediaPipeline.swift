@@ -10,6 +10,9 @@ import Synchronization
 /// is full, the frame goes straight back to the device and is counted as a pipeline drop. So the
 /// device's own drops (gaps in its sequence numbers) and ours are told apart, and neither is ever
 /// silent. Audio has its own thread; its clock is kept in step with CLOCK_MONOTONIC.
+///
+/// A file (`waitForEncoder`) has no device to keep up with: the encode thread reads its frames
+/// itself, which saves a thread wake-up per frame.
 final class MediaPipeline: @unchecked Sendable {
     let camera: any VideoSource
     let microphone: (any AudioSource)?
@@ -24,8 +27,9 @@ final class MediaPipeline: @unchecked Sendable {
     private let audioPeriod: Int
     /// Frames handed back unencoded because the encoder was behind (capture thread counts).
     private let queueDropped = Atomic<Int>(0)
-    /// Whether a full queue waits for the encoder (a file: nothing is lost by waiting) or drops
-    /// (a live device: waiting would only move the drop into the driver).
+    /// Whether the encoder waits for the source (a file: nothing is lost by waiting, and the
+    /// encode thread reads it) or a capture thread drops when the encoder is behind (a live
+    /// device: waiting would only move the drop into the driver).
     private let waitForEncoder: Bool
     /// Burns device id and UTC time into each frame before it is encoded (set before `start`).
     var watermark: Watermark?
@@ -59,7 +63,9 @@ final class MediaPipeline: @unchecked Sendable {
     }
 
     func start() {
-        threads.append(DedicatedThread(name: "bc-capture") { [self] in captureLoop() })
+        if !waitForEncoder {
+            threads.append(DedicatedThread(name: "bc-capture") { [self] in captureLoop() })
+        }
         threads.append(DedicatedThread(name: "bc-encode") { [self] in encodeLoop() })
         if microphone != nil && audioEncoder != nil {
             threads.append(DedicatedThread(name: "bc-audio") { [self] in audioLoop() })
@@ -81,12 +87,7 @@ final class MediaPipeline: @unchecked Sendable {
         var failure: (any Error)?
         do {
             while let frame = try camera.nextFrame() {
-                if waitForEncoder {
-                    if !frames.push(frame) {
-                        camera.release(frame)
-                        break
-                    }
-                } else if !frames.tryPush(frame) {
+                if !frames.tryPush(frame) {
                     camera.release(frame)
                     queueDropped.add(1, ordering: .relaxed)
                 }
@@ -127,7 +128,21 @@ final class MediaPipeline: @unchecked Sendable {
             if recorder.appendVideo(au, drops: drops, now: now) { forceKeyframe = true }
         }
         var lastTime: MonotonicTime?
-        while let frame = frames.pop() {
+        let next: () -> RawFrame?
+        if waitForEncoder {
+            next = { [self] in
+                do {
+                    return try camera.nextFrame()
+                } catch {
+                    endError = error
+                    logger.error("camera failed: \(error)")
+                    return nil
+                }
+            }
+        } else {
+            next = { [frames] in frames.pop() }
+        }
+        while let frame = next() {
             if let last = lastSequence, frame.sequence > last + 1 { sequenceGaps += Int(frame.sequence - last - 1) }
             lastSequence = frame.sequence
             // After an outage (the camera reopened), start again from a keyframe so the clip's
@@ -161,7 +176,9 @@ final class MediaPipeline: @unchecked Sendable {
         }
         // Drain any frames still in the queue (after an encoder failure) so the source gets its
         // buffers back, then flush the encoder's delayed frames.
-        while let frame = frames.pop() { camera.release(frame) }
+        if !waitForEncoder {
+            while let frame = frames.pop() { camera.release(frame) }
+        }
         if let update = videoDetector?.finish(at: lastTime ?? .zero) { detected(update) }
         if failure == nil {
             do { try videoEncoder.flush(output: output) } catch { logger.error("video encoder flush failed: \(error)") }
