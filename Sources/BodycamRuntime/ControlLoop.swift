@@ -258,9 +258,8 @@ final class ControlLoop: @unchecked Sendable {
     }
 
     private func send(_ fd: Int32, _ obj: [String: Any]) {
-        guard clients[fd] != nil,
-            var data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
-        else { return }
+        guard clients[fd] != nil else { return }
+        var data = ReplyJSON.encode(obj)
         data.append(0x0a)
         // Replies are small; a client that does not read them is dropped rather than waited for.
         let ok = data.withUnsafeBytes { b -> Bool in

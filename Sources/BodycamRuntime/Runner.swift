@@ -202,6 +202,7 @@ final class RecordingSystem: @unchecked Sendable {
             video: MediaRing(capacity: ring.videoBytes, maxEntries: ring.videoEntries),
             audio: MediaRing(capacity: ring.audioBytes, maxEntries: ring.audioEntries),
             preEvent: preEvent, includeAudio: config.preEventAudio)
+        Posix.preferHugePages(buffer.video.storageBytes)
         let settings = RecorderSettings(
             deviceID: deviceID, board: board.name, videoFormat: format,
             video: VideoTrack(

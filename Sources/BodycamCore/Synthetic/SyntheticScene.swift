@@ -40,8 +40,9 @@ public struct SyntheticScene: Sendable {
         texture = Background(width: textureWidth, height: textureHeight, seed: seed)
             .render(format.pixelFormat)
 
-        // 2 MiB of offsets is far more than any encoder could exploit as "motion" of the noise.
-        noiseSpan = 1 << 21
+        // 256 KiB of offsets (about 100 rows of 720p) is far more than any encoder could exploit as
+        // "motion" of the noise, whose offset jumps at random every frame.
+        noiseSpan = 1 << 18
         noise = Self.makeNoise(count: format.frameSize + noiseSpan, seed: seed ^ 0x6E6F_6973_6521)
 
         let radius = max(2, height / 8)
