@@ -297,7 +297,6 @@ final class ClipWriter: @unchecked Sendable {
                 mediaTime: job.mediaTime, duration: job.duration, videoFrames: job.videoFrames,
                 audioPackets: job.audioPackets)
             clip.plaintextOffset += size
-            clip.manifest.fragments.append(fragment)
             clip.manifest.sizeBytes = clip.plaintextOffset
             clip.manifest.duration = job.mediaTime + job.duration
             var e = JournalEntry(seq: 0, type: "fragment", clipId: job.clipID, prev: "")
@@ -343,6 +342,8 @@ final class ClipWriter: @unchecked Sendable {
         do {
             m.sealed = try clip.sink.finish()
             m.journal = clip.entries
+            // The fragments are the journal's, not a second copy kept for the whole clip.
+            m.fragments = clip.entries.compactMap(\.fragment)
             if let identity { try ManifestSeal.sign(&m, identity: identity) }
             try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: clip.manifestPath)
             if let jfd = clip.journalFD {
