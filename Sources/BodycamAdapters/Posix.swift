@@ -25,7 +25,6 @@ public enum Posix {
         bodycam_reserve_space(fd, Int64(offset), Int64(length)) == 0
     }
 
-    /// Names the calling thread (15 bytes show in `top -H`).
     /// Asks for transparent huge pages on a long-lived, fully used region (the pre-event ring):
     /// fewer page faults and TLB misses. Advice only: a kernel without THP ignores it.
     public static func preferHugePages(_ region: UnsafeMutableRawBufferPointer) {
@@ -33,6 +32,7 @@ public enum Posix {
         _ = madvise(base, region.count, MADV_HUGEPAGE)
     }
 
+    /// Names the calling thread (15 bytes show in `top -H`).
     public static func setThreadName(_ name: String) {
         _ = bodycam_set_thread_name(String(name.prefix(15)))
     }
