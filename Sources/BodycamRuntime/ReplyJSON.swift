@@ -38,7 +38,8 @@ enum ReplyJSON {
             out.append(UInt8(ascii: "}"))
         default:
             // nil inside `Any` (an absent optional) and anything unknown.
-            if let inner = Mirror(reflecting: value).children.first, Mirror(reflecting: value).displayStyle == .optional {
+            let mirror = Mirror(reflecting: value)
+            if mirror.displayStyle == .optional, let inner = mirror.children.first {
                 write(inner.value, into: &out)
             } else {
                 out.append(contentsOf: "null".utf8)
