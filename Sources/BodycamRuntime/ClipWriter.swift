@@ -110,6 +110,11 @@ final class ClipWriter: @unchecked Sendable {
         var journalFD: Int32?
         let journalPath: String?
         var chain: JournalChain?
+        /// Entries journaled so far, and how many of them are fragments.
+        var entryCount = 0
+        var fragmentCount = 0
+        /// The entries themselves, kept only when there is no journal file to read them back
+        /// from (a long clip's would grow by a line a second).
         var entries: [JournalEntry] = []
         var plaintextOffset: Int
         var failed: SystemError?
@@ -341,11 +346,22 @@ final class ClipWriter: @unchecked Sendable {
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
         do {
             m.sealed = try clip.sink.finish()
-            m.journal = clip.entries
-            // The fragments are the journal's, not a second copy kept for the whole clip.
-            m.fragments = clip.entries.compactMap(\.fragment)
-            if let identity { try ManifestSeal.sign(&m, identity: identity) }
-            try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: clip.manifestPath)
+            if clip.journalFD != nil, let jp = clip.journalPath {
+                // The fragment list and the journal come from the journal file, an entry at a
+                // time: memory does not grow with the clip's length.
+                let decoder = Canonical.decoder()
+                let skeleton = m
+                try FileSystem.writeAtomically(to: clip.manifestPath) { emit in
+                    m = try ManifestStream.write(skeleton, identity: identity, entries: { each in
+                        try FileSystem.forEachLine(of: jp) { try each(try decoder.decode(JournalEntry.self, from: $0)) }
+                    }, emit: emit)
+                }
+            } else {
+                m.journal = clip.entries
+                m.fragments = clip.entries.compactMap(\.fragment)
+                if let identity { try ManifestSeal.sign(&m, identity: identity) }
+                try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: clip.manifestPath)
+            }
             if let jfd = clip.journalFD {
                 Syscall.close(jfd)
                 if let jp = clip.journalPath { unlink(jp) }
@@ -354,7 +370,7 @@ final class ClipWriter: @unchecked Sendable {
             logger.info(
                 "clip \(m.clipId) closed",
                 metadata: [
-                    "duration": "\(String(format: "%.2f", m.duration))s", "fragments": "\(m.fragments.count)",
+                    "duration": "\(String(format: "%.2f", m.duration))s", "fragments": "\(clip.fragmentCount)",
                     "bytes": "\(m.sizeBytes)", "reason": "\(m.endReason)", "sealed": "\(m.sealed != nil)",
                 ])
             delegate?.clipClosed(m, path: clip.manifestPath)
@@ -375,7 +391,7 @@ final class ClipWriter: @unchecked Sendable {
             if chain != nil {
                 line = try chain!.sign(&entry)
             } else {
-                entry.seq = clip.entries.count
+                entry.seq = clip.entryCount
                 line = try Canonical.bytes(entry)
             }
         } catch {
@@ -395,7 +411,9 @@ final class ClipWriter: @unchecked Sendable {
             clip.journalSize += line.count
         }
         clip.chain = chain
-        clip.entries.append(entry)
+        clip.entryCount += 1
+        if entry.fragment != nil { clip.fragmentCount += 1 }
+        if clip.journalFD == nil { clip.entries.append(entry) }
     }
 
     /// A marker or mute line: the finished manifest has it regardless; if the journal cannot

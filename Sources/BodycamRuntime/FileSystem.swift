@@ -49,6 +49,68 @@ enum FileSystem {
         syncDirectory(containing: path)
     }
 
+    /// `writeAtomically` for bytes made a piece at a time: `produce` is given a function that
+    /// takes the next piece (buffered, written in 64 KiB blocks). Nothing replaces `path` unless
+    /// `produce` returns and the bytes are synced.
+    static func writeAtomically(
+        to path: String, mode: mode_t = 0o640, _ produce: (_ emit: (Data) throws -> Void) throws -> Void
+    ) throws {
+        let tmp = path + ".tmp"
+        let fd = try Syscall.retrying("open", path: tmp) {
+            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        }
+        do {
+            var pending = [UInt8]()
+            pending.reserveCapacity(65536)
+            func flush() throws(SystemError) {
+                try withBytes(pending) { (b: UnsafeRawBufferPointer) throws(SystemError) in
+                    try Syscall.writeAll(fd, b, path: tmp)
+                }
+                pending.removeAll(keepingCapacity: true)
+            }
+            try produce { piece in
+                pending += piece
+                if pending.count >= 65536 { try flush() }
+            }
+            try flush()
+            try Syscall.retrying("fsync", path: tmp) { fsync(fd) }
+        } catch {
+            Syscall.close(fd)
+            unlink(tmp)
+            throw error
+        }
+        Syscall.close(fd)
+        try Syscall.retrying("rename", path: path) { rename(tmp, path) }
+        syncDirectory(containing: path)
+    }
+
+    /// Calls `line` with each newline-terminated line of `path` (without its newline), reading
+    /// 64 KiB at a time; a last line without a newline is not given.
+    static func forEachLine(of path: String, _ line: (Data) throws -> Void) throws {
+        let fd = try Syscall.retrying("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { Syscall.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var carry = [UInt8]()
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { (b: UnsafeMutableRawBufferPointer) throws(SystemError) in
+                try Syscall.retrying("read", path: path) { read(fd, b.baseAddress!, b.count) }
+            }
+            if n == 0 { return }
+            var start = 0
+            for i in 0..<n where buffer[i] == 0x0a {
+                if carry.isEmpty {
+                    try line(Data(buffer[start..<i]))
+                } else {
+                    carry += buffer[start..<i]
+                    try line(Data(carry))
+                    carry.removeAll(keepingCapacity: true)
+                }
+                start = i + 1
+            }
+            carry += buffer[start..<n]
+        }
+    }
+
     /// Bytes available to an unprivileged writer on the filesystem holding `path`.
     static func freeBytes(at path: String) -> Int64? {
         var s = statvfs()

@@ -244,3 +244,64 @@ import Testing
         }
     }
 }
+
+/// The device writes a closing manifest from its journal file an entry at a time; the bytes must
+/// be exactly the whole-manifest encoding, signed the same way.
+@Suite struct ManifestStreamTests {
+    /// `m`'s journal given an entry at a time, as the device reads it back from its journal file.
+    func stream(_ m: ClipManifest, identity: DeviceIdentity?) throws -> (Data, ClipManifest) {
+        var out = Data()
+        var calls = 0
+        let written = try ManifestStream.write(m, identity: identity, entries: { each in
+            calls += 1
+            for e in m.journal { try each(e) }
+        }, emit: { out.append($0) })
+        #expect(calls <= 4)
+        return (out, written)
+    }
+
+    @Test("signed: the same bytes as the whole manifest, for one fragment and for many", arguments: [1, 2, 7, 40])
+    func signed(fragments: Int) throws {
+        let clip = try SyntheticClip.make(fragmentSizes: (0..<fragments).map { 300 + 37 * $0 })
+        let expected = try Canonical.prettyBytes(clip.manifest)
+        let (bytes, written) = try stream(clip.manifest, identity: EvKeys.deviceA)
+        if bytes != expected, let at = zip(bytes, expected).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+            print("DIFF at \(at)\nGOT<<\(String(decoding: bytes[max(0,at-300)..<min(bytes.count,at+200)], as: UTF8.self))>>\nWANT<<\(String(decoding: expected[max(0,at-300)..<min(expected.count,at+200)], as: UTF8.self))>>")
+        }
+        #expect(bytes == expected)
+        #expect(written.signature == clip.manifest.signature)
+        #expect(written.journal.isEmpty && written.fragments.isEmpty)
+        #expect(ManifestSeal.verify(bytes).problems.isEmpty)
+    }
+
+    @Test("sealed clips (chunk list, markers) come out the same too")
+    func sealed() throws {
+        var clip = try SyntheticClip.make(
+            fragmentSizes: [40_000, 70_000, 40_000], recipient: AgeIdentity.generate().recipient)
+        clip.manifest.markers = [ClipManifest.Marker(mediaTime: 1.5, kind: "button", utc: nil, score: nil)]
+        try ManifestSeal.sign(&clip.manifest, identity: EvKeys.deviceA)
+        let (bytes, _) = try stream(clip.manifest, identity: EvKeys.deviceA)
+        #expect(bytes == (try Canonical.prettyBytes(clip.manifest)))
+    }
+
+    @Test("unsigned, and a clip without fragments, as the whole encoding")
+    func unsignedAndEmpty() throws {
+        var m = try SyntheticClip.make(fragmentSizes: [500, 600]).manifest
+        m.signature = nil
+        #expect(try stream(m, identity: nil).0 == (try Canonical.prettyBytes(m)))
+
+        m.journal = m.journal.filter { $0.fragment == nil }
+        m.fragments = []
+        try ManifestSeal.sign(&m, identity: EvKeys.deviceA)
+        #expect(try stream(m, identity: EvKeys.deviceA).0 == (try Canonical.prettyBytes(m)))
+    }
+
+    @Test("an element of a top-level list is indented two levels on every line")
+    func element() throws {
+        let f = ClipManifest.Fragment(index: 1, offset: 2, size: 3, sha256: "ab", mediaTime: 0.5, duration: 1, videoFrames: 30, audioPackets: 50)
+        let text = String(decoding: try ManifestLayout.element(f), as: UTF8.self)
+        #expect(text.hasPrefix("    {\n      \""))
+        #expect(text.hasSuffix("\n    }"))
+        #expect(text.split(separator: "\n").allSatisfy { $0.hasPrefix("    ") })
+    }
+}
