@@ -34,16 +34,18 @@ public struct SyntheticScene: Sendable {
         self.seed = seed
         let width = format.width
         let height = format.height
-        // 1.5× the frame, so the visible part of the background (and with it the picture's mean) changes as it pans.
-        textureWidth = (width + width / 2 + 1) & ~1
-        textureHeight = (height + height / 2 + 1) & ~1
+        // 1.25× the frame, so the visible part of the background (and with it the picture's mean) changes as it pans.
+        textureWidth = (width + width / 4 + 1) & ~1
+        textureHeight = (height + height / 4 + 1) & ~1
         texture = Background(width: textureWidth, height: textureHeight, seed: seed)
             .render(format.pixelFormat)
 
-        // 256 KiB of offsets (about 100 rows of 720p) is far more than any encoder could exploit as
-        // "motion" of the noise, whose offset jumps at random every frame.
+        // Each row of each frame reads its noise at its own random offset in 256 KiB of noise (about
+        // 100 rows of 720p): nothing an encoder could exploit as "motion" of the noise, and a table
+        // a seventh of a frame's size (the sim camera's memory counts in the recorder's).
         noiseSpan = 1 << 18
-        noise = Self.makeNoise(count: format.frameSize + noiseSpan, seed: seed ^ 0x6E6F_6973_6521)
+        let widestRow = format.pixelFormat.planes(width: width, height: height).map(\.stride).max() ?? 0
+        noise = Self.makeNoise(count: widestRow + noiseSpan, seed: seed ^ 0x6E6F_6973_6521)
 
         let radius = max(2, height / 8)
         discHalfWidths = (0...radius).map { dy in
@@ -72,8 +74,8 @@ public struct SyntheticScene: Sendable {
         // Two pixels a frame sideways keeps every 4:2:x chroma sample on a whole texture sample.
         let panX = (2 * frameIndex) % textureWidth
         let panY = frameIndex % textureHeight
-        let noiseOffset = Int(truncatingIfNeeded: mix(seed &+ UInt64(frameIndex) &* 0x9E37_79B9_7F4A_7C15)
-            % UInt64(noiseSpan + 1))
+        let frameKey = mix(seed &+ UInt64(frameIndex) &* 0x9E37_79B9_7F4A_7C15)
+        let span = UInt64(noiseSpan + 1)
 
         texture.withUnsafeBufferPointer { tex in
             noise.withUnsafeBufferPointer { nz in
@@ -86,7 +88,8 @@ public struct SyntheticScene: Sendable {
                         let shiftY = panY / plane.kind.rowsPerSample
                         for row in 0..<out.rows {
                             let dst = base + out.offset + row * rowBytes
-                            let nzRow = nz.baseAddress! + noiseOffset + out.offset + row * rowBytes
+                            let rowKey = UInt64(truncatingIfNeeded: out.offset + row) &* 0xD6E8_FEB8_6659_FD93
+                            let nzRow = nz.baseAddress! + Int(truncatingIfNeeded: mix(frameKey ^ rowKey) % span)
                             let texRow = tex.baseAddress! + plane.texture.offset
                                 + ((row + shiftY) % plane.texture.rows) * texStride
                             // The texture is periodic across its width: copy up to its right edge, then wrap.
