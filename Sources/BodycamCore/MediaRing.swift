@@ -53,9 +53,7 @@ public final class MediaRing: @unchecked Sendable {
         precondition(capacity > 0 && maxEntries > 0)
         self.capacity = capacity
         self.maxEntries = maxEntries
-        // A large ring starts on a 2 MiB boundary so the kernel can back it with huge pages
-        // (see `storageBytes`): a handful of page faults instead of one per 4 KiB.
-        storage = .allocate(byteCount: capacity, alignment: capacity >= Self.hugePage ? Self.hugePage : 64)
+        storage = .allocate(byteCount: capacity, alignment: 64)
         entries = .allocate(capacity: maxEntries)
         entries.initialize(repeating: MediaEntry(length: 0, time: .zero, pts: 0, dts: 0, duration: 0, isSync: false))
     }
@@ -63,14 +61,6 @@ public final class MediaRing: @unchecked Sendable {
     deinit {
         storage.deallocate()
         entries.deallocate()
-    }
-
-    static let hugePage = 2 << 20
-
-    /// The ring's whole storage, for memory advice by the owner (huge pages): the ring is
-    /// long-lived and, in a recorder, always full, so it costs no more memory that way.
-    public var storageBytes: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: storage, count: capacity)
     }
 
     /// One past the newest entry's sequence number.

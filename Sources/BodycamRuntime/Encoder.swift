@@ -83,6 +83,8 @@ public enum FileEncoder {
         settings.keyframeInterval = max(1, Int(o.frameRate.framesPerSecond.rounded()))
         let timescale = o.frameRate.timescale
         let encoder: X264Encoder
+        // As `run` does, so that what `encode` measures is what the device does.
+        Posix.disableTransparentHugePages()
         do {
             encoder = try X264Encoder(format: format, settings: settings, timescale: timescale)
         } catch {

@@ -166,6 +166,8 @@ final class RecordingSystem: @unchecked Sendable {
         self.config = config
         self.data = data
         deviceID = config.deviceID ?? DataDirectory.defaultDeviceID()
+        // Before anything large is allocated (x264's frames above all): see the function.
+        Posix.disableTransparentHugePages()
         let hardware = try Hardware(board: board, logger: logger)
         self.hardware = hardware
         // The camera may have negotiated a different pixel format than the board's first choice.
@@ -202,7 +204,6 @@ final class RecordingSystem: @unchecked Sendable {
             video: MediaRing(capacity: ring.videoBytes, maxEntries: ring.videoEntries),
             audio: MediaRing(capacity: ring.audioBytes, maxEntries: ring.audioEntries),
             preEvent: preEvent, includeAudio: config.preEventAudio)
-        Posix.preferHugePages(buffer.video.storageBytes)
         let settings = RecorderSettings(
             deviceID: deviceID, board: board.name, videoFormat: format,
             video: VideoTrack(

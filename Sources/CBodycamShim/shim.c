@@ -2,6 +2,7 @@
 #include "bodycam_shim.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -48,6 +49,8 @@ int bodycam_eventfd(unsigned int initial, int nonblocking) {
 int bodycam_accept4_nonblocking(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 
 int bodycam_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+int bodycam_disable_thp(void) { return prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0); }
 
 unsigned long bodycam_vidioc_querycap(void) { return VIDIOC_QUERYCAP; }
 unsigned long bodycam_vidioc_enum_fmt(void) { return VIDIOC_ENUM_FMT; }

@@ -57,5 +57,7 @@ int bodycam_v4l2_open(const char *path, int flags);
 int bodycam_eventfd(unsigned int initial, int nonblocking);
 int bodycam_accept4_nonblocking(int fd);
 int bodycam_set_thread_name(const char *name);
+/// prctl(PR_SET_THP_DISABLE): no transparent huge pages for this process (prctl is variadic).
+int bodycam_disable_thp(void);
 
 #endif
