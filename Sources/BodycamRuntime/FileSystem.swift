@@ -30,28 +30,18 @@ enum FileSystem {
     /// Writes `data` to `path` through a temporary file: written, synced, renamed, directory
     /// synced. Readers see the old file or the new one, never a mix.
     static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o640) throws(SystemError) {
-        let tmp = path + ".tmp"
-        let fd = try Syscall.retrying("open", path: tmp) {
-            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        }
         do {
-            try withBytes(data) { (b: UnsafeRawBufferPointer) throws(SystemError) in
-                try Syscall.writeAll(fd, b, path: tmp)
-            }
-            try Syscall.retrying("fsync", path: tmp) { fsync(fd) }
-        } catch {
-            Syscall.close(fd)
-            unlink(tmp)
+            try writeAtomically(to: path, mode: mode) { emit in try emit(data) }
+        } catch let error as SystemError {
             throw error
+        } catch {
+            throw SystemError(op: "write (\(error))", errno: EIO, path: path)
         }
-        Syscall.close(fd)
-        try Syscall.retrying("rename", path: path) { rename(tmp, path) }
-        syncDirectory(containing: path)
     }
 
     /// `writeAtomically` for bytes made a piece at a time: `produce` is given a function that
-    /// takes the next piece (buffered, written in 64 KiB blocks). Nothing replaces `path` unless
-    /// `produce` returns and the bytes are synced.
+    /// takes the next piece (small pieces are gathered into 64 KiB writes). Nothing replaces
+    /// `path` unless `produce` returns and the bytes are synced.
     static func writeAtomically(
         to path: String, mode: mode_t = 0o640, _ produce: (_ emit: (Data) throws -> Void) throws -> Void
     ) throws {
@@ -61,18 +51,21 @@ enum FileSystem {
         }
         do {
             var pending = [UInt8]()
-            pending.reserveCapacity(65536)
-            func flush() throws(SystemError) {
-                try withBytes(pending) { (b: UnsafeRawBufferPointer) throws(SystemError) in
+            func write<B: ContiguousBytes>(_ bytes: B) throws(SystemError) {
+                try withBytes(bytes) { (b: UnsafeRawBufferPointer) throws(SystemError) in
                     try Syscall.writeAll(fd, b, path: tmp)
                 }
-                pending.removeAll(keepingCapacity: true)
             }
             try produce { piece in
-                pending += piece
-                if pending.count >= 65536 { try flush() }
+                if pending.count + piece.count < 65536 {
+                    pending += piece
+                    return
+                }
+                try write(pending)
+                pending.removeAll(keepingCapacity: true)
+                if piece.count >= 65536 { try write(piece) } else { pending += piece }
             }
-            try flush()
+            try write(pending)
             try Syscall.retrying("fsync", path: tmp) { fsync(fd) }
         } catch {
             Syscall.close(fd)
