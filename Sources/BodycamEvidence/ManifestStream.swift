@@ -72,8 +72,9 @@ public struct ManifestStreamError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Writes a manifest whose fragments and journal are read from the clip's journal, one entry at
-/// a time (`entries` is called once per list, in order, and must give the same entries each
-/// time), signed like `ManifestSeal.sign` when there is an identity.
+/// a time (`entries` is called several times: to count, then once per list, or twice per list
+/// when the signature's place needs a separate hashing pass; it must give the same entries in the
+/// same order each time), signed like `ManifestSeal.sign` when there is an identity.
 public enum ManifestStream {
     /// Calls `emit` with the manifest's bytes in order and returns the manifest as written,
     /// without its lists (the signature and public key set if signed).
