@@ -72,15 +72,16 @@ public struct ManifestStreamError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Writes a manifest whose fragments and journal are read from the clip's journal, one entry at
-/// a time (`entries` is called several times: to count, then once per list, or twice per list
-/// when the signature's place needs a separate hashing pass; it must give the same entries in the
-/// same order each time), signed like `ManifestSeal.sign` when there is an identity.
+/// a time (`entries` is called once per list, or twice per list when the signature's place needs
+/// a separate hashing pass; it must give the same entries in the same order each time, and
+/// `fragmentCount` of them must carry a fragment), signed like `ManifestSeal.sign` when there is
+/// an identity.
 public enum ManifestStream {
     /// Calls `emit` with the manifest's bytes in order and returns the manifest as written,
     /// without its lists (the signature and public key set if signed).
     @discardableResult
     public static func write(
-        _ skeleton: ClipManifest, identity: DeviceIdentity?,
+        _ skeleton: ClipManifest, identity: DeviceIdentity?, fragmentCount: Int,
         entries: (_ each: (JournalEntry) throws -> Void) throws -> Void,
         emit: (Data) throws -> Void
     ) throws -> ClipManifest {
@@ -89,14 +90,9 @@ public enum ManifestStream {
         m.journal = []
         m.signature = nil
         if let identity { m.devicePublicKey = identity.publicKey.string }
-        // An empty list is written differently from a list of elements; such a clip is tiny.
-        var fragments = 0
-        var count = 0
-        try entries { e in
-            count += 1
-            if e.fragment != nil { fragments += 1 }
-        }
-        if fragments == 0 || count == 0 {
+        // An empty list is written differently from a list of elements; such a clip is tiny (and
+        // a journal without fragments has no fragment list either).
+        if fragmentCount == 0 {
             var whole = m
             try entries { e in
                 whole.journal.append(e)

@@ -352,7 +352,7 @@ final class ClipWriter: @unchecked Sendable {
                 let decoder = Canonical.decoder()
                 let skeleton = m
                 try FileSystem.writeAtomically(to: clip.manifestPath) { emit in
-                    m = try ManifestStream.write(skeleton, identity: identity, entries: { each in
+                    m = try ManifestStream.write(skeleton, identity: identity, fragmentCount: clip.fragmentCount, entries: { each in
                         try FileSystem.forEachLine(of: jp) { try each(try decoder.decode(JournalEntry.self, from: $0)) }
                     }, emit: emit)
                 }
