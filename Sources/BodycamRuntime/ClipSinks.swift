@@ -19,8 +19,9 @@ protocol ClipSink: AnyObject {
     func committed()
     /// Undo a failed `append` (cut the file back to the last committed state).
     func rollBack()
-    /// Complete the file at the end of the clip; sealed clips return their layout.
-    func finish() throws -> SealInfo?
+    /// Complete the file at the end of the clip; sealed clips return their layout, with
+    /// `info.chunks` left empty and every chunk's hash (the final one too) in `chunks`.
+    func finish() throws -> (info: SealInfo, chunks: ChunkDigests)?
     /// Remove working files once the manifest is written.
     func removeScratch()
 }
@@ -61,7 +62,7 @@ final class PlainSink: ClipSink {
         offset = committedOffset
     }
 
-    func finish() throws -> SealInfo? {
+    func finish() throws -> (info: SealInfo, chunks: ChunkDigests)? {
         if sync { _ = fsync(fd) }
         return nil
     }
@@ -130,9 +131,8 @@ final class SealedSink: ClipSink {
     private var nextChunk = 0
     private var size: Int
     private var lastCommittedSize: Int
-    /// SHA-256 of each whole chunk written, 32 bytes apiece (hex only at the end: a 30-minute
-    /// clip has some 7,500 chunks).
-    private var chunkDigests: [UInt8] = []
+    /// SHA-256 of each whole chunk written.
+    private var chunkDigests = ChunkDigests()
     private var tailSeq = 0
     private var committedTail: String?
     private var pendingTail: String?
@@ -178,7 +178,7 @@ final class SealedSink: ClipSink {
                     tail.removeFirst(SealInfo.chunkPlaintext)
                     let digest = SHA256.hash(data: c)
                     hashes.append(ChunkHash(index: nextChunk, sha256: Hex.string(digest)))
-                    chunkDigests.append(contentsOf: digest)
+                    chunkDigests.append(digest)
                     sealed.append(c)
                     nextChunk += 1
                 }
@@ -231,7 +231,7 @@ final class SealedSink: ClipSink {
         pendingTail = nil
     }
 
-    func finish() throws -> SealInfo? {
+    func finish() throws -> (info: SealInfo, chunks: ChunkDigests)? {
         let last = try writer.sealChunk(index: nextChunk, plaintext: tail, last: true)
         try withBytes(last) { (b: UnsafeRawBufferPointer) throws(SystemError) in
             _ = try Syscall.writeVector(fd, [b], at: writer.chunkOffset(nextChunk), path: path)
@@ -239,11 +239,10 @@ final class SealedSink: ClipSink {
         if sync { try Syscall.retrying("fsync", path: path) { fsync(fd) } }
         writer.zeroizeKeys()
         guard var info = initialSealInfo else { return nil }
-        info.chunks = stride(from: 0, to: chunkDigests.count, by: 32).map { Hex.string(chunkDigests[$0..<$0 + 32]) }
-            + [Hex.string(SHA256.hash(data: last))]
+        chunkDigests.append(SHA256.hash(data: last))
         info.finalChunk = true
         info.size = writer.chunkOffset(nextChunk) + last.count
-        return info
+        return (info, chunkDigests)
     }
 
     func removeScratch() {

@@ -345,18 +345,23 @@ final class ClipWriter: @unchecked Sendable {
         m.videoGaps = c.videoGaps
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
         do {
-            m.sealed = try clip.sink.finish()
+            let sealed = try clip.sink.finish()
+            m.sealed = sealed?.info
             if clip.journalFD != nil, let jp = clip.journalPath {
                 // The fragment list and the journal come from the journal file, an entry at a
-                // time: memory does not grow with the clip's length.
+                // time, and the chunk hashes from their raw bytes: memory does not grow with the
+                // clip's length.
                 let decoder = Canonical.decoder()
                 let skeleton = m
                 try FileSystem.writeAtomically(to: clip.manifestPath) { emit in
-                    m = try ManifestStream.write(skeleton, identity: identity, fragmentCount: clip.fragmentCount, entries: { each in
-                        try FileSystem.forEachLine(of: jp) { try each(try decoder.decode(JournalEntry.self, from: $0)) }
-                    }, emit: emit)
+                    m = try ManifestStream.write(
+                        skeleton, identity: identity, fragmentCount: clip.fragmentCount, chunks: sealed?.chunks,
+                        entries: { each in
+                            try FileSystem.forEachLine(of: jp) { try each(try decoder.decode(JournalEntry.self, from: $0)) }
+                        }, emit: emit)
                 }
             } else {
+                m.sealed?.chunks = sealed?.chunks.hexStrings ?? []
                 m.journal = clip.entries
                 m.fragments = clip.entries.compactMap(\.fragment)
                 if let identity { try ManifestSeal.sign(&m, identity: identity) }

@@ -284,6 +284,45 @@ import Testing
         #expect(bytes == (try Canonical.prettyBytes(clip.manifest)))
     }
 
+    /// A sealed manifest's chunk list as the device keeps it: raw digests.
+    func digests(_ m: ClipManifest) throws -> ChunkDigests {
+        var d = ChunkDigests()
+        for hex in try #require(m.sealed).chunks {
+            let bytes = stride(from: 0, to: hex.utf8.count, by: 2).map { i -> UInt8 in
+                let a = hex.utf8.index(hex.utf8.startIndex, offsetBy: i)
+                return UInt8(String(hex.utf8[a..<hex.utf8.index(a, offsetBy: 2)])!, radix: 16)!
+            }
+            d.append(bytes)
+        }
+        return d
+    }
+
+    @Test("sealed chunk hashes spliced from raw digests: the same bytes, signed or not", arguments: [[40_000], [70_000], [40_000, 70_000, 400_000]])
+    func splicedChunks(sizes: [Int]) throws {
+        var clip = try SyntheticClip.make(fragmentSizes: sizes, recipient: AgeIdentity.generate().recipient)
+        let chunks = try digests(clip.manifest)
+        #expect(chunks.count >= 1 + sizes.reduce(0, +) / 65_536)
+        #expect(chunks.hexStrings == clip.manifest.sealed?.chunks)
+        for identity in [EvKeys.deviceA, nil] {
+            if identity == nil { clip.manifest.signature = nil }
+            var out = Data()
+            let written = try ManifestStream.write(
+                clip.manifest, identity: identity, fragmentCount: clip.manifest.fragments.count, chunks: chunks,
+                entries: { each in for e in clip.manifest.journal { try each(e) } }, emit: { out.append($0) })
+            #expect(out == (try Canonical.prettyBytes(clip.manifest)))
+            #expect(written.sealed?.chunks == [])
+            #expect(written.signature == clip.manifest.signature)
+        }
+        // The skeleton's own chunk list does not matter when the digests are given.
+        var skeleton = clip.manifest
+        skeleton.sealed?.chunks = ["00"]
+        var out = Data()
+        try ManifestStream.write(
+            skeleton, identity: nil, fragmentCount: skeleton.fragments.count, chunks: chunks,
+            entries: { each in for e in skeleton.journal { try each(e) } }, emit: { out.append($0) })
+        #expect(out == (try Canonical.prettyBytes(clip.manifest)))
+    }
+
     @Test("unsigned, and a clip without fragments, as the whole encoding")
     func unsignedAndEmpty() throws {
         var m = try SyntheticClip.make(fragmentSizes: [500, 600]).manifest
