@@ -388,7 +388,8 @@ final class ClipWriter: @unchecked Sendable {
 
     /// Signs the entry into the chain and appends it to the journal file, synced. On failure the
     /// journal is cut back to its last whole line and the chain is not advanced, so the journal
-    /// still describes exactly what is committed; the caller decides what the failure means.
+    /// still describes exactly what is committed; the caller decides what the failure means (if
+    /// it cannot be cut back, the clip has failed whatever the caller decides).
     private func journal(_ clip: OpenClip, _ entry: inout JournalEntry) throws(SystemError) {
         var line: Data
         var chain = clip.chain
@@ -410,7 +411,14 @@ final class ClipWriter: @unchecked Sendable {
                 }
                 if syncEveryFragment { try Syscall.retrying("fdatasync", path: clip.journalPath) { fdatasync(fd) } }
             } catch {
-                _ = ftruncate(fd, off_t(clip.journalSize))
+                if ftruncate(fd, off_t(clip.journalSize)) != 0 {
+                    let cutError = errno
+                    // The journal ends in a torn line now, and a next line would follow it on
+                    // the same line: it can take no more. The clip ends here, like a clip whose
+                    // fragment could not be written, and recovery keeps everything before it.
+                    logger.error("clip \(clip.manifest.clipId): journal cannot be cut back (errno \(cutError))")
+                    if clip.failed == nil { clip.failed = error }
+                }
                 throw error
             }
             clip.journalSize += line.count
