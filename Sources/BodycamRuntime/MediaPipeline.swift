@@ -115,17 +115,14 @@ final class MediaPipeline: @unchecked Sendable {
         let interval = rate.frameInterval
         let ticks = Int64(rate.ticksPerFrame)
         var start: MonotonicTime?
-        var lastSequence: UInt64?
         var lastPTS: Int64 = -1
-        var sequenceGaps = 0
+        var drops = CaptureDropCounter()
         var forceKeyframe = false
         var failure: (any Error)?
         let output: (EncodedVideo) -> Void = { [recorder, self] au in
             let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
-            // Gaps in the sequence are the device's drops plus ours (frames handed back unencoded).
             let ours = self.queueDropped.load(ordering: .relaxed)
-            let drops = (device: max(0, sequenceGaps - ours), pipeline: ours)
-            if recorder.appendVideo(au, drops: drops, now: now) { forceKeyframe = true }
+            if recorder.appendVideo(au, drops: (drops.deviceDrops(ours: ours), ours), now: now) { forceKeyframe = true }
         }
         var lastTime: MonotonicTime?
         let next: () -> RawFrame?
@@ -143,8 +140,7 @@ final class MediaPipeline: @unchecked Sendable {
             next = { [frames] in frames.pop() }
         }
         while let frame = next() {
-            if let last = lastSequence, frame.sequence > last + 1 { sequenceGaps += Int(frame.sequence - last - 1) }
-            lastSequence = frame.sequence
+            drops.saw(sequence: frame.sequence, ours: queueDropped.load(ordering: .relaxed))
             // After an outage (the camera reopened), start again from a keyframe so the clip's
             // next fragment does not depend on pictures from before the gap. (A few frames the
             // encoder could not take are not an outage: no extra keyframe for those.)
