@@ -90,19 +90,27 @@ public final class S3Target: OffloadTarget, @unchecked Sendable {
         }
         if uploadID == nil {
             if try client.head(key) != nil {
-                // Already complete: only verify it.
+                // Already complete: only verify it (and drop any upload of it still open).
+                abort((try? client.listMultipartUploads(key: key)) ?? [], of: key)
                 let digests = try Self.digests(file, partSize: partSize)
                 let how = try verify(key, size: file.size, sha256: digests.whole, partDigests: digests.parts)
                 return OffloadReceipt(
                     key: key, size: file.size, sha256: Hex.string(digests.whole), verifiedBy: how, sentBytes: 0,
                     resumedParts: 0, sentParts: 0, alreadyPresent: true)
             }
-            // A state file lost in a crash: the store still lists the upload.
-            if let found = try client.listMultipartUploads(key: key).last,
-                let parts = try client.listParts(key: key, uploadID: found.uploadID)
-            {
-                uploadID = found.uploadID
-                for p in parts { stored[p.number] = p }
+            // A state file lost in a crash: the store still lists the upload. The newest one
+            // the store still has is resumed; any other is an earlier attempt of ours whose id
+            // was lost (an answer lost on the way back), and is aborted, or the store would keep
+            // its parts for ever.
+            let uploads = try client.listMultipartUploads(key: key)
+            for found in uploads.reversed() where uploadID == nil {
+                if let parts = try client.listParts(key: key, uploadID: found.uploadID) {
+                    uploadID = found.uploadID
+                    for p in parts { stored[p.number] = p }
+                }
+            }
+            if let resumed = uploadID {
+                abort(uploads.filter { $0.uploadID != resumed }, of: key)
             } else {
                 uploadID = try client.createMultipartUpload(key, contentType: object.contentType)
             }
@@ -154,6 +162,12 @@ public final class S3Target: OffloadTarget, @unchecked Sendable {
         return OffloadReceipt(
             key: key, size: file.size, sha256: Hex.string(wholeDigest), verifiedBy: how, sentBytes: sent,
             resumedParts: resumed, sentParts: sentParts, alreadyPresent: alreadyPresent)
+    }
+
+    /// Aborts these multipart uploads of `key`. Best effort: a failure here costs the store
+    /// some space, never a clip.
+    private func abort(_ uploads: [S3Upload], of key: String) {
+        for u in uploads { try? client.abortMultipartUpload(key: key, uploadID: u.uploadID) }
     }
 
     // MARK: - Verification

@@ -331,6 +331,46 @@ struct OffloadTests {
         #expect(failed.count >= 2)
     }
 
+    @Test("multipart uploads of a clip whose answers were lost: the newest is resumed, the others aborted, none left open")
+    func staleUploadsAborted() throws {
+        let dir = TemporaryDirectory("bodycam-offload-stale")
+        let station = try BaseStation()
+        let data = dir.path + "/data"
+        let cfg = config(dir, endpoint: station.endpoint, credentials: station.credentialsFile(in: dir.path))
+        let rec = try RunningRecorder(data: data, config: cfg)
+        try rec.waitForState("buffering")
+        try record(rec, lengths: [4])
+        try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0)
+        let snap = try snapshot(data, into: dir.path + "/snapshot")
+        let media = try #require(snap.keys.first { $0.hasSuffix(".mp4.age") })
+        let size = (try FileManager.default.attributesOfItem(atPath: dir.path + "/snapshot/" + media)[.size] as? Int) ?? 0
+        #expect(size > 5 << 20, "clip of \(size) bytes is too small to need several parts")
+        // Its key, as the offloader names it: evidence/<device>/<yyyy>/<mm>/<dd>/<file>.
+        let id = try #require(media.components(separatedBy: ".mp4").first)
+        let stamp = Array(try #require(id.split(separator: "-").dropLast().last))
+        #expect(stamp.count == 16)
+        let key = "evidence/cam-7/\(String(stamp[0..<4]))/\(String(stamp[4..<6]))/\(String(stamp[6..<8]))/\(media)"
+        // Two uploads of it the device never heard back about (the answers to CreateMultipartUpload lost).
+        func openUploads() throws -> [String] {
+            let r = try station.aws(["s3api", "list-multipart-uploads", "--bucket", "cam1", "--prefix", "evidence/", "--output", "json"])
+            guard r.status == 0 else { throw TestFailure("list-multipart-uploads: \(r.stderr)") }
+            let text = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty, let obj = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [] }
+            return (obj["Uploads"] as? [[String: Any]] ?? []).compactMap { $0["UploadId"] as? String }
+        }
+        for _ in 0..<2 {
+            let r = try station.aws(["s3api", "create-multipart-upload", "--bucket", "cam1", "--key", key, "--output", "json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            usleep(1_100_000)  // distinct Initiated times
+        }
+        #expect(try openUploads().count == 2)
+        let r = try bodycam(["offload", "--config", cfg, "--data", data])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        try checkBucket(station, snapshot: snap, work: dir.path)
+        #expect(try openUploads() == [], "uploads left open on the store")
+    }
+
     @Test("bodycam offload sends clips and closed audit segments without a recorder; a second run sends nothing")
     func offloadCommand() throws {
         let dir = TemporaryDirectory("bodycam-offload-cmd")
