@@ -20,9 +20,10 @@ public struct CaptureDropCounter: Sendable {
         if let last = lastSequence {
             if sequence > last {
                 gaps += Int(clamping: sequence - last - 1)
-            } else {
+            } else if sequence < last {
                 gaps = max(gaps, ours + device)
             }
+            // The same number again (some drivers repeat one) is no gap and no restart.
         }
         lastSequence = sequence
     }

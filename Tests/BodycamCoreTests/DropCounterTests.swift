@@ -27,6 +27,17 @@ import Testing
         #expect(c.deviceDrops(ours: 4) == 3)
     }
 
+    @Test("a repeated sequence number is neither a gap nor a restart, even with our drops pending")
+    func repeatedSequence() {
+        var c = CaptureDropCounter()
+        for s: UInt64 in [0, 1, 2, 2, 3] { c.saw(sequence: s, ours: 0) }
+        #expect(c.deviceDrops(ours: 0) == 0)
+        // 4…7 handed back, then 3 comes again before 8.
+        c.saw(sequence: 3, ours: 4)
+        c.saw(sequence: 8, ours: 4)
+        #expect(c.deviceDrops(ours: 4) == 0)
+    }
+
     @Test("a source that numbers from zero again after a reopen is re-based")
     func restartedSequence() {
         var c = CaptureDropCounter()
