@@ -1,12 +1,12 @@
 import BodycamAdapters
 import BodycamCore
-import BodycamTOML
+package import BodycamTOML
 import Foundation
 
 /// The hardware description of a board (`board/<name>.toml`): which camera, microphone, buttons
 /// and lights it has and how to reach them. Policy (how to record) lives in the config instead.
 /// board/README.md documents every key.
-struct BoardDescription: Sendable, Equatable {
+package struct BoardDescription: Sendable, Equatable {
     var name: String
     var summary: String
     var camera: Camera
@@ -93,7 +93,7 @@ struct BoardDescription: Sendable, Equatable {
             frameRate: camera.frameRate)
     }
 
-    static func parse(_ text: String, file: String) throws(ConfigError) -> BoardDescription {
+    package static func parse(_ text: String, file: String) throws(ConfigError) -> BoardDescription {
         let root = try ConfigTable(parsing: text, file: file)
         guard let name = try root.string("name") else { throw root.fail("name", "is required (the board's name)") }
         let summary = try root.string("description") ?? ""

@@ -1,6 +1,6 @@
 import BodycamCore
 import BodycamEvidence
-import BodycamTOML
+package import BodycamTOML
 import Foundation
 
 #if canImport(Glibc)
@@ -10,7 +10,7 @@ import Glibc
 /// The operator-facing policy: how to record (`--config`, TOML). Every key is optional; defaults
 /// are what a body camera should do out of the box. An unknown key, a wrong type or a value out of
 /// range is a configuration error (exit 78) naming the key and its line.
-struct BodycamConfig: Sendable, Equatable {
+package struct BodycamConfig: Sendable, Equatable {
     /// Device id used in clip ids and object keys; default derived from /etc/machine-id.
     var deviceID: String?
     var preEventSeconds = 30.0
@@ -38,7 +38,7 @@ struct BodycamConfig: Sendable, Equatable {
     var storageReserveMiB: Int?
 
     /// Reads `text` (from `file`) strictly.
-    static func parse(_ text: String, file: String) throws(ConfigError) -> BodycamConfig {
+    package static func parse(_ text: String, file: String) throws(ConfigError) -> BodycamConfig {
         var c = BodycamConfig()
         let root = try ConfigTable(parsing: text, file: file)
         if let t = try root.table("device") {

@@ -1,5 +1,5 @@
 import BodycamAdapters
-import BodycamCore
+package import BodycamCore
 import Foundation
 
 #if canImport(Glibc)
@@ -11,18 +11,18 @@ import Glibc
 /// `{"cmd":"press","button":"record","double":true}`, `{"cmd":"press","button":"record","hold":3}`,
 /// `{"cmd":"status"}`, `{"cmd":"dock"}`, `{"cmd":"undock"}`, `{"cmd":"stop"}`.
 /// The answer is one JSON object per line with `"ok"` and either the result or `"error"`.
-struct ControlRequest: Codable, Sendable, Equatable {
-    var cmd: String
-    var button: String?
-    var double: Bool?
-    var hold: Double?
+package struct ControlRequest: Codable, Sendable, Equatable {
+    package var cmd: String
+    package var button: String?
+    package var double: Bool?
+    package var hold: Double?
 
     /// Longest accepted request line; anything longer is refused (and the connection closed).
-    static let maxLineBytes = 4096
+    package static let maxLineBytes = 4096
     /// Longest accepted hold.
     static let maxHoldSeconds = 60.0
 
-    enum Command: Equatable {
+    package enum Command: Equatable {
         case press(Button, double: Bool, hold: Double?)
         case status
         case dock(Bool)
@@ -30,7 +30,7 @@ struct ControlRequest: Codable, Sendable, Equatable {
     }
 
     /// Validates the request; the error text goes back to the client as is.
-    func command() -> Result<Command, ControlError> {
+    package func command() -> Result<Command, ControlError> {
         switch cmd {
         case "press":
             guard let name = button, let b = Button(rawValue: name) else {
@@ -50,8 +50,8 @@ struct ControlRequest: Codable, Sendable, Equatable {
     }
 }
 
-struct ControlError: Error, CustomStringConvertible, Equatable {
-    var description: String
+package struct ControlError: Error, CustomStringConvertible, Equatable {
+    package var description: String
     init(_ d: String) { description = d }
 }
 

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Durable file operations: what is written here survives a power cut once the call returns.
-enum FileSystem {
+package enum FileSystem {
     /// Creates `path` and its parents (mode 0750), like `mkdir -p`.
     static func makeDirectory(_ path: String) throws(SystemError) {
         var built = path.hasPrefix("/") ? "" : "."
@@ -114,7 +114,7 @@ enum FileSystem {
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
     /// Names in `directory` (not `.` or `..`), sorted.
-    static func list(_ directory: String) -> [String] {
+    package static func list(_ directory: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
     }
 

@@ -1,8 +1,8 @@
 import BodycamAdapters
 import BodycamCore
-import BodycamEvidence
+package import BodycamEvidence
 import Foundation
-import Logging
+package import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -14,8 +14,8 @@ import Glibc
 /// is cut back to what that entry committed (anything after it may be torn), a sealed clip's
 /// sealed tail is moved beside it, and the manifest is rebuilt from the entries, marked
 /// interrupted and signed. No key that opens a sealed clip is needed: nothing is decrypted.
-enum Recovery {
-    struct Recovered {
+package enum Recovery {
+    package struct Recovered {
         var clipID: String
         var duration: Double
         var cutBytes: Int
@@ -63,7 +63,7 @@ enum Recovery {
     /// Builds the manifest of the clip `journal` describes (see the type's comment). Also used
     /// when writing a clip failed mid-way (`reason` "storage" or "error"): the clip is finalised
     /// exactly as a power cut at that point would leave it.
-    static func recover(journal journalPath: String, clips: String, identity: DeviceIdentity?, reason: String,
+    package static func recover(journal journalPath: String, clips: String, identity: DeviceIdentity?, reason: String,
                         logger: Logger) -> Recovered?
     {
         let journalDir = (journalPath as NSString).deletingLastPathComponent

@@ -14,7 +14,7 @@ import Crypto
 import Foundation
 import Logging
 
-@testable import BodycamRuntime
+import BodycamRuntime
 
 #if canImport(Glibc)
 import Glibc
