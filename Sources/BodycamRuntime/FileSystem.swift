@@ -27,6 +27,15 @@ package enum FileSystem {
         Syscall.close(fd)
     }
 
+    /// Cuts `path` back to `size` bytes and syncs it, so the cut is on storage before anything
+    /// that relies on it (a manifest naming the new size, a journal removed).
+    static func truncate(_ path: String, to size: Int) throws(SystemError) {
+        let fd = try Syscall.retrying("open", path: path) { open(path, O_WRONLY | O_CLOEXEC) }
+        defer { Syscall.close(fd) }
+        _ = try Syscall.retrying("ftruncate", path: path) { ftruncate(fd, off_t(size)) }
+        _ = try Syscall.retrying("fsync", path: path) { fsync(fd) }
+    }
+
     /// Writes `data` to `path` through a temporary file: written, synced, renamed, directory
     /// synced. Readers see the old file or the new one, never a mix.
     static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o640) throws(SystemError) {

@@ -21,6 +21,16 @@ package enum Recovery {
         var cutBytes: Int
         /// Nothing worth keeping: a file without footage was removed.
         var discarded = false
+        /// The journal did not verify or read to its end; it was kept under this name.
+        var damagedJournal: String?
+
+        /// What the audit log's `recovered` entry says about it.
+        var auditDetails: [String: String] {
+            var d = ["clip": clipID, "duration": String(format: "%.3f", duration), "cut_bytes": "\(cutBytes)"]
+            if discarded { d["discarded"] = "no footage: created before its journal" }
+            if let damagedJournal { d["journal"] = "damaged, kept as \(damagedJournal)" }
+            return d
+        }
     }
 
     static func recoverInterrupted(_ data: DataDirectory, identity: DeviceIdentity?, logger: Logger) -> [Recovered] {
@@ -78,11 +88,20 @@ package enum Recovery {
         }
         guard let text = FileManager.default.contents(atPath: journalPath) else { return nil }
         var entries: [JournalEntry] = []
+        // Set when the journal is damaged rather than cut short by a power cut: an unreadable line
+        // before the last, or an entry that does not verify (altered, or signed by a key the
+        // device no longer has). Then the manifest covers what verifies, but nothing is cut from
+        // the media, no tail is removed, and the journal is kept for inspection: bytes the
+        // journal cannot vouch for are still footage.
+        var damage: String?
         let lines = text.split(separator: 0x0a, omittingEmptySubsequences: true)
         for (i, line) in lines.enumerated() {
             guard let e = try? Canonical.decoder().decode(JournalEntry.self, from: Data(line)) else {
                 // Only the last line can be torn by a power cut; anything else is damage.
-                if i != lines.count - 1 { logger.error("journal \(name): line \(i + 1) unreadable; stopping there") }
+                if i != lines.count - 1 {
+                    logger.error("journal \(name): line \(i + 1) unreadable; stopping there")
+                    damage = "line \(i + 1) unreadable"
+                }
                 break
             }
             entries.append(e)
@@ -101,6 +120,7 @@ package enum Recovery {
                 // Keep what verifies up to the first problem: a torn or damaged tail.
                 logger.error("journal \(name): \(first.message)")
                 entries = Array(entries.prefix(first.index ?? entries.count))
+                damage = first.message
             }
         }
         m.journal = entries
@@ -131,20 +151,35 @@ package enum Recovery {
             sealed.finalChunk = false
             if var tail = last.tail {
                 let target = id + ".tail.age"
-                if isFileName(tail.file),
-                    rename(journalDir + "/" + tail.file, clips + "/" + target) == 0 || FileSystem.exists(clips + "/" + target)
-                {
+                let source = journalDir + "/" + tail.file
+                let moved = isFileName(tail.file) && rename(source, clips + "/" + target) == 0
+                let moveError = errno
+                if moved || (isFileName(tail.file) && FileSystem.exists(clips + "/" + target)) {
                     tail.file = target
                     sealed.tail = tail
                     FileSystem.syncDirectory(containing: clips + "/" + target)
+                } else if isFileName(tail.file), FileSystem.exists(source) {
+                    // It is there but cannot be moved (a full disk can refuse the new folder
+                    // entry): nothing is cut or removed, and the next start tries again.
+                    logger.error("clip \(id): cannot move sealed tail \(tail.file) beside the clip: \(String(cString: strerror(moveError))); left in place for the next start")
+                    return nil
                 } else {
                     logger.error("clip \(id): sealed tail \(tail.file) missing; the last \(tail.plaintextSize) bytes are lost")
                 }
             }
             m.sealed = sealed
         }
-        removeTails(of: id, in: journalDir, keeping: nil)
-        if onDisk > keep { truncate(mediaPath, off_t(keep)) }
+        if damage == nil {
+            removeTails(of: id, in: journalDir, keeping: nil)
+            if onDisk > keep {
+                do {
+                    try FileSystem.truncate(mediaPath, to: keep)
+                } catch {
+                    logger.error("clip \(id): cannot cut back the torn end: \(error); left in place for the next start")
+                    return nil
+                }
+            }
+        }
         m.sizeBytes = plaintextEnd
         m.duration = m.fragments.last.map { $0.mediaTime + $0.duration } ?? 0
         m.interrupted = true
@@ -158,13 +193,24 @@ package enum Recovery {
         do {
             if let identity { try ManifestSeal.sign(&m, identity: identity) }
             try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: manifestPath)
-            unlink(journalPath)
+            if let damage {
+                // Renamed, not removed: the next start must not take it for a closed clip's
+                // leftover journal, and whoever inspects the clip needs it.
+                let kept = journalPath + ".damaged"
+                rename(journalPath, kept)
+                logger.error(
+                    "clip \(m.clipId): journal damaged (\(damage)); its manifest covers the \(m.fragments.count) fragments that verify, the media file is left whole (\(onDisk) bytes) and the journal is kept as \((kept as NSString).lastPathComponent)")
+            } else {
+                unlink(journalPath)
+            }
             FileSystem.syncDirectory(containing: journalPath)
             logger.warning(
                 "recovered interrupted clip \(m.clipId)",
-                metadata: ["duration": "\(String(format: "%.2f", m.duration))s", "cut_bytes": "\(max(0, onDisk - keep))",
+                metadata: ["duration": "\(String(format: "%.2f", m.duration))s", "cut_bytes": "\(damage == nil ? max(0, onDisk - keep) : 0)",
                            "reason": "\(reason)"])
-            return Recovered(clipID: m.clipId, duration: m.duration, cutBytes: max(0, onDisk - keep))
+            return Recovered(
+                clipID: m.clipId, duration: m.duration, cutBytes: damage == nil ? max(0, onDisk - keep) : 0,
+                damagedJournal: damage == nil ? nil : name + ".damaged")
         } catch {
             logger.error("cannot write recovered manifest for \(m.clipId): \(error)")
             return nil

@@ -110,11 +110,7 @@ public enum Runner {
         }
         let recovered = Recovery.recoverInterrupted(data, identity: evidence.identity, logger: logger)
         if !recovered.isEmpty { logger.warning("recovered \(recovered.count) interrupted clip(s)") }
-        for r in recovered {
-            evidence.record("recovered", [
-                "clip": r.clipID, "duration": String(format: "%.3f", r.duration), "cut_bytes": "\(r.cutBytes)",
-            ] + (r.discarded ? ["discarded": "no footage: created before its journal"] : [:]))
-        }
+        for r in recovered { evidence.record("recovered", r.auditDetails) }
 
         let system: RecordingSystem
         do {

@@ -180,6 +180,38 @@ struct RecordingTests {
         try checkFragments(m, mediaPath: media)
     }
 
+    @Test("kill -9, then the device key replaced before the restart: recovery cuts nothing and keeps the journal")
+    func recoveryWithAnotherKeyKeepsEverything() throws {
+        let dir = TemporaryDirectory()
+        let data = dir.path + "/data"
+        let rec = try RunningRecorder(data: data)
+        try rec.waitForState("buffering")
+        sleep(2)
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        usleep(4_300_000)
+        rec.kill9()
+        let media = try #require(ClipFiles(data).media.first)
+        let size = try #require(FileManager.default.attributesOfItem(atPath: media)[.size] as? Int)
+        let journals = try FileManager.default.contentsOfDirectory(atPath: data + "/journal").filter { $0.hasSuffix(".jsonl") }
+        #expect(journals.count == 1)
+        // The device is re-provisioned before it boots again: its journal no longer verifies.
+        for f in ["device.key", "device.pub"] { try? FileManager.default.removeItem(atPath: data + "/keys/" + f) }
+
+        let again = try RunningRecorder(data: data, extra: ["--for", "2"])
+        #expect(try again.waitForExit() == 0)
+        #expect(again.log.contains("journal damaged"))
+        let files = ClipFiles(data)
+        #expect(files.media == [media] && files.manifests.count == 1)
+        // Nothing cut: the footage the journal can no longer vouch for is still there, and so
+        // is the journal, renamed so the next start does not take it for a leftover.
+        #expect(try FileManager.default.attributesOfItem(atPath: media)[.size] as? Int == size)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: data + "/journal")
+        #expect(kept.contains(journals[0] + ".damaged"), "\(kept)")
+        #expect(!kept.contains(journals[0]))
+        let m = try ClipFiles.manifest(try #require(files.manifests.first))
+        #expect(m["interrupted"] as? Bool == true)
+    }
+
     @Test("rollover: long recordings continue in linked clips with no frame lost")
     func rollover() throws {
         let dir = TemporaryDirectory()
