@@ -5,13 +5,21 @@ public import Foundation
 import Glibc
 #endif
 
-/// A mounted share as the base station. Each file is copied to a temporary name in its final
+/// A mounted share as the base station. The share's folder must hold a file named
+/// `.bodycam-base-station` (`markerName`), put there when the base station is set up: a mount
+/// point whose share is not mounted (yet) is an empty, often writable folder on the device's own
+/// storage, and copies "verified" there would let the clips be deleted. Without the marker the
+/// target is unavailable, checked by `probe` and again before every file.
+///
+/// Each file is copied to a temporary name in its final
 /// folder, synced (file, then folder), read back and hashed, and only then renamed into place
 /// (and the folder synced again): the share never shows a partial clip under its real name, and
 /// an existing file is never overwritten.
 public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
     public let root: String
     private let cancelled = CancelFlag()
+    /// The file that marks the base station's folder.
+    public static let markerName = ".bodycam-base-station"
 
     public init(root: String) {
         var r = root
@@ -30,12 +38,23 @@ public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
         guard stat(root, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
             throw OffloadError(.unavailable, "\(root): not a directory (share not mounted?)")
         }
+        try checkMarker()
         guard access(root, W_OK) == 0 else { throw OffloadError(.refused, "\(root): not writable") }
+    }
+
+    private func checkMarker() throws(OffloadError) {
+        guard access(root + "/" + Self.markerName, F_OK) == 0 else {
+            throw OffloadError(
+                .unavailable,
+                "\(root): no \(Self.markerName) file, so not the base station's share (not mounted yet?); create it once on the share")
+        }
     }
 
     public func send(
         _ object: LocalObject, progress: (Int64) -> Void, isCancelled: () -> Bool
     ) throws(OffloadError) -> OffloadReceipt {
+        // The share may have gone (unmounted) since the last file, leaving the bare mount point.
+        try checkMarker()
         let file = try FileReader(path: object.path)
         let final = root + "/" + object.key
         let folder = (final as NSString).deletingLastPathComponent

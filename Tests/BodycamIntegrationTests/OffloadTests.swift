@@ -409,6 +409,7 @@ struct OffloadTests {
         let dir = TemporaryDirectory("bodycam-offload-dir")
         let share = dir.path + "/share"
         try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
+        FileManager.default.createPlainFile(atPath: share + "/.bodycam-base-station", contents: Data())
         let online = dir.file("online", "0\n")
         let sim = try String(contentsOfFile: BodycamBinary.boardDirectory + "/sim.toml", encoding: .utf8)
         let board = dir.file("sim-dock.toml", sim + "\n[dock]\nkind = \"power_supply\"\npath = \"\(online)\"\n")

@@ -123,6 +123,7 @@ struct DirectoryTargetTests {
         defer { try? FileManager.default.removeItem(atPath: d) }
         let share = d + "/share"
         try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
+        FileManager.default.createPlainFile(atPath: share + "/" + DirectoryTarget.markerName, contents: Data())
         let src = d + "/clip.mp4.age"
         var bytes = [UInt8](repeating: 0, count: 3 << 20)
         for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 7) }
@@ -137,6 +138,12 @@ struct DirectoryTargetTests {
         #expect(FileManager.default.contents(atPath: share + "/" + obj.key) == Data(bytes))
         // No temporary file left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: share + "/ev/cam-1/2026/11/27") == ["clip.mp4.age"])
+        // The share unmounted under us: the bare mount point (no marker) takes nothing.
+        unlink(share + "/" + DirectoryTarget.markerName)
+        let other = LocalObject(path: src, key: "ev/cam-1/2026/11/27/other.mp4.age", contentType: "application/octet-stream")
+        #expect(throws: OffloadError.self) { try t.send(other, progress: { _ in }, isCancelled: { false }) }
+        #expect(!FileManager.default.fileExists(atPath: share + "/" + other.key))
+        FileManager.default.createPlainFile(atPath: share + "/" + DirectoryTarget.markerName, contents: Data())
         // Again: already there and identical → verified, nothing sent.
         let again = try t.send(obj, progress: { _ in }, isCancelled: { false })
         #expect(again.alreadyPresent && again.sentBytes == 0)
@@ -152,6 +159,16 @@ struct DirectoryTargetTests {
         let d = try scratch()
         defer { try? FileManager.default.removeItem(atPath: d) }
         #expect(throws: OffloadError.self) { try DirectoryTarget(root: d + "/not-mounted").probe() }
+        // An existing, writable folder without the base station's marker: an empty mount point.
+        let mountPoint = d + "/mnt"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        do {
+            try DirectoryTarget(root: mountPoint).probe()
+            Issue.record("a folder without the marker was taken for the base station")
+        } catch {
+            #expect(error.kind == .unavailable && error.description.contains(DirectoryTarget.markerName), "\(error)")
+        }
+        FileManager.default.createPlainFile(atPath: d + "/" + DirectoryTarget.markerName, contents: Data())
         let src = d + "/c.mp4"
         FileManager.default.createPlainFile(atPath: src, contents: Data(count: 4 << 20))
         let t = DirectoryTarget(root: d)

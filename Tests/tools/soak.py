@@ -121,6 +121,7 @@ def main():
     out = a.out or f"/tmp/bodycam-soak-{int(time.time())}"
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out + "/station")
+    open(out + "/station/.bodycam-base-station", "w").close()
     data = out + "/data"
     board = open(os.path.join(REPO, "board/sim.toml")).read()
     board = board.replace("width = 1280", f"width = {width}").replace("height = 720", f"height = {height}")
