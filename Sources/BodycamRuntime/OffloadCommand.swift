@@ -68,6 +68,11 @@ public enum OffloadCommand {
             }
         }
         _ = sink("offload_command", ["target": target.name], true)
+        // A clip cut short by a power cut has a journal and no manifest yet, and the queue only
+        // takes finished clips: finish it first, exactly as the next `run` would.
+        let recovered = Recovery.recoverInterrupted(data, identity: identity, logger: logger)
+        if !recovered.isEmpty { logger.warning("recovered \(recovered.count) interrupted clip(s)") }
+        for r in recovered { _ = sink("recovered", r.auditDetails, true) }
         let offloader = Offloader(
             settings: settings, target: target, data: data, deviceID: deviceID, logger: logger, audit: sink,
             indicate: { _ in })

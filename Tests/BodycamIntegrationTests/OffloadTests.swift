@@ -404,6 +404,49 @@ struct OffloadTests {
         #expect(try bodycam(["offload", "--config", plain, "--data", data]).status == 78)
     }
 
+    @Test("bodycam offload after a power cut: the interrupted clip is recovered first, then sent and verified; no marker, no copy")
+    func offloadCommandRecoversFirst() throws {
+        let dir = TemporaryDirectory("bodycam-offload-cut")
+        let share = dir.path + "/share"
+        try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
+        let cfg = dir.file("config.toml", """
+            [device]
+            id = "cam-7"
+            [recording]
+            pre_event_seconds = 1
+            [offload]
+            target = "directory"
+            path = "\(share)"
+            prefix = "evidence"
+            """)
+        let data = dir.path + "/data"
+        let rec = try RunningRecorder(data: data, config: cfg)
+        try rec.waitForState("buffering")
+        try rec.ctl("press", "record", "--double")
+        usleep(3_300_000)
+        rec.kill9()
+        #expect(ClipFiles(data).manifests.isEmpty)
+        // The share's folder without its marker (not mounted): nothing is taken, nothing deleted.
+        let unmounted = try bodycam(["offload", "--config", cfg, "--data", data, "--attempts", "1"])
+        #expect(unmounted.status == 1)
+        #expect(unmounted.stderr.contains(".bodycam-base-station"), "\(unmounted.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: share).isEmpty)
+        #expect(ClipFiles(data).media.count == 1 && ClipFiles(data).manifests.count == 1)
+        FileManager.default.createPlainFile(atPath: share + "/.bodycam-base-station", contents: Data())
+        let r = try bodycam(["offload", "--config", cfg, "--data", data])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(ClipFiles(data).media.isEmpty && ClipFiles(data).manifests.isEmpty)
+        let files = try Shell.run("find", [share, "-type", "f"]).stdout.split(separator: "\n").map(String.init)
+        let clip = try #require(files.first { $0.hasSuffix(".mp4.age") }, "\(files)")
+        let manifest = try ClipFiles.manifest(try #require(files.first { $0.hasSuffix(".json") && !$0.contains("/audit/") }))
+        #expect(manifest["interrupted"] as? Bool == true)
+        #expect(try bodycam(["verify", clip]).status == 0)
+        let audit = try FileManager.default.contentsOfDirectory(atPath: data + "/audit").compactMap {
+            try? String(contentsOfFile: data + "/audit/" + $0, encoding: .utf8)
+        }.joined()
+        #expect(audit.contains("\"recovered\""))
+    }
+
     @Test("a directory target gets verified copies under the key layout; a power-supply dock file docks the sim board")
     func directoryTargetAndPowerSupplyDock() throws {
         let dir = TemporaryDirectory("bodycam-offload-dir")
