@@ -238,7 +238,12 @@ final class Offloader: @unchecked Sendable {
                 return .wait(2)
             }
             setState("waiting")
-            let next = cond.withLock { failures.values.map(\.next).min() ?? now + 1 }
+            // Only the items still queued count: a failure noted for a clip that has gone since
+            // (deleted after all, or removed by hand) must not make this a 20-per-second rescan.
+            let next = cond.withLock {
+                failures = failures.filter { name, _ in items.contains { $0.name == name } }
+                return items.compactMap { failures[$0.name]?.next }.min() ?? now + 1
+            }
             return .wait(max(0.05, next - now))
         }
         send(item)
