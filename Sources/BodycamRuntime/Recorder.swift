@@ -138,6 +138,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var detectorEvents = 0
         /// Free bytes when storage went low.
         var storageLowAtFree: Int64?
+        /// The last earlier clip (before a rollover) whose write failed after the new clip began,
+        /// so its fault is audited once.
+        var faultedEarlierClip: String?
         var bufferingSince: MonotonicTime?
         var lastTransition: (gesture: String, state: RecorderState, latency: Int64)?
     }
@@ -451,6 +454,15 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     perform(&s, s.machine.stop(at: newest), now: newest)
                     perform(&s, [.indicator(.led(.warning, .on)), .indicator(.haptic(.alert))], now: newest)
                 }
+            } else if let error, s.faultedEarlierClip != job.clipID {
+                // The clip before a rollover, still being written when it failed: the writer ends
+                // it through recovery. The open clip goes on (its own writes will tell whether the
+                // storage is gone), but the failure is not silent.
+                s.faultedEarlierClip = job.clipID
+                let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
+                logger.critical("storage failed while finishing clip \(job.clipID): \(error)")
+                audit(&s, "fault", ["what": "storage", "clip": job.clipID, "error": error.description], at: now)
+                perform(&s, [.indicator(.led(.warning, .on)), .indicator(.haptic(.alert))], now: now)
             }
         }
     }
