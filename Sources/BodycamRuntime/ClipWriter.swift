@@ -369,7 +369,13 @@ final class ClipWriter: @unchecked Sendable {
             }
             if let jfd = clip.journalFD {
                 Syscall.close(jfd)
-                if let jp = clip.journalPath { unlink(jp) }
+                if let jp = clip.journalPath {
+                    unlink(jp)
+                    // Durable before the clip is queued: a journal that came back after a power
+                    // cut, once the clip has been offloaded and deleted, would be "recovered"
+                    // into a manifest without media.
+                    FileSystem.syncDirectory(containing: jp)
+                }
             }
             clip.sink.removeScratch()
             logger.info(

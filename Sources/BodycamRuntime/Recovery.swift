@@ -84,6 +84,7 @@ package enum Recovery {
             // Closed properly; only the journal's removal was cut short.
             unlink(journalPath)
             removeTails(of: id, in: journalDir, keeping: nil)
+            FileSystem.syncDirectory(containing: journalPath)
             return nil
         }
         guard let text = FileManager.default.contents(atPath: journalPath) else { return nil }
