@@ -40,6 +40,8 @@ final class Offloader: @unchecked Sendable {
     private var state = "undocked"
     private var reachable = false
     private var failures: [String: (count: Int, next: Double, error: String)] = [:]
+    /// When a verified clip whose delete did not finish may be tried again.
+    private var deleteRetryAt: [String: Double] = [:]
     private var probeFailures = 0
     private var probeNext = 0.0
     private var lastError: String?
@@ -445,7 +447,10 @@ final class Offloader: @unchecked Sendable {
             case .audit:
                 done = mark(item.name)
             case .clip:
-                done = settings.retention == .delete ? delete(item, reason: "offloaded") : mark(item.name)
+                // Marked first, also when deleting at once: a delete cut short by a power cut is
+                // then finished later (`finishMarkedDeletes`) instead of leaving a manifest
+                // without media in the queue.
+                done = mark(item.name) && (settings.retention != .delete || delete(item, reason: "offloaded"))
             }
         }
         cond.withLock {
@@ -518,9 +523,45 @@ final class Offloader: @unchecked Sendable {
         return ok
     }
 
+    /// The files a verified clip still has on the device, in delete order (media, tail,
+    /// manifest last), for deleting after its mark.
+    private func verifiedLeftovers(_ id: String) -> OffloadItem? {
+        let names = [id + ".mp4.age", id + ".mp4", id + ".tail.age", id + ".json"]
+        let objects = names.map { data.clips + "/" + $0 }.filter { FileSystem.exists($0) }
+            .map { LocalObject(path: $0, key: "", contentType: "") }
+        guard !objects.isEmpty else { return nil }
+        return OffloadItem(kind: .clip, name: id, objects: objects, bytes: 0, priority: false, sortKey: id)
+    }
+
+    /// Under `retention = "delete"`: clips marked verified whose files are still (partly) there.
+    /// A delete was cut short (a power cut, a failed unlink), or they were kept under an earlier
+    /// retention setting. Needs no base station: each was verified before it was marked.
+    func finishMarkedDeletes() {
+        guard settings.retention == .delete else { return }
+        let now = Self.now()
+        for name in FileSystem.list(stateDirectory) where name.hasSuffix(".verified") && !name.hasPrefix("audit.") {
+            let id = String(name.dropLast(9))
+            guard let item = verifiedLeftovers(id) else {
+                StateFile.remove(stateDirectory + "/" + name)
+                continue
+            }
+            // A file that will not go is tried again every ten minutes, not at every step (each
+            // try is audited).
+            let due = cond.withLock { () -> Bool in
+                guard (deleteRetryAt[id] ?? 0) <= now else { return false }
+                deleteRetryAt[id] = now + 600
+                return true
+            }
+            if due, delete(item, reason: "verified earlier; delete finished") { cond.withLock { deleteRetryAt[id] = nil } }
+        }
+    }
+
     /// Retention for clips kept after their verified offload.
     private func sweepRetention() {
-        guard settings.retention != .delete else { return }
+        guard settings.retention != .delete else {
+            finishMarkedDeletes()
+            return
+        }
         var kept: [(id: String, unix: Double)] = []
         for name in FileSystem.list(stateDirectory) where name.hasSuffix(".verified") && !name.hasPrefix("audit.") {
             let id = String(name.dropLast(9))
@@ -543,7 +584,7 @@ final class Offloader: @unchecked Sendable {
             case .untilSpaceNeeded: expired = (FileSystem.freeBytes(at: data.clips) ?? .max) < Int64(settings.keepFreeMiB) << 20
             case .delete: expired = true
             }
-            guard expired, let item = clipItem(k.id) else { continue }
+            guard expired, let item = verifiedLeftovers(k.id) else { continue }
             _ = delete(item, reason: settings.retention == .keepDays ? "retention: kept \(settings.keepDays) days" : "retention: space needed")
         }
     }
@@ -569,6 +610,7 @@ final class Offloader: @unchecked Sendable {
         cond.withLock { docked = true }
         target.resume()
         try? FileSystem.makeDirectory(stateDirectory)
+        finishMarkedDeletes()
         while true {
             let items = scan()
             let left = cond.withLock { items.filter { (failures[$0.name]?.count ?? 0) < attempts } }

@@ -447,6 +447,41 @@ struct OffloadTests {
         #expect(audit.contains("\"recovered\""))
     }
 
+    @Test("a delete cut short after verification (media gone, manifest left) is finished by the next offload")
+    func interruptedDeleteFinished() throws {
+        let dir = TemporaryDirectory("bodycam-offload-del")
+        let share = dir.path + "/share"
+        try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
+        FileManager.default.createPlainFile(atPath: share + "/.bodycam-base-station", contents: Data())
+        let cfg = dir.file("config.toml", """
+            [device]
+            id = "cam-7"
+            [offload]
+            target = "directory"
+            path = "\(share)"
+            """)
+        let data = dir.path + "/data"
+        for d in ["clips", "journal", "state", "offload"] {
+            try FileManager.default.createDirectory(atPath: data + "/" + d, withIntermediateDirectories: true)
+        }
+        #expect(try bodycam(["keygen", "--device", data + "/keys"]).status == 0)
+        // As a power cut leaves it: verified and marked, the media unlinked, the manifest not yet.
+        let id = "cam-7-20261128T101500Z-0001"
+        FileManager.default.createPlainFile(atPath: data + "/clips/" + id + ".json", contents: Data("{}".utf8))
+        FileManager.default.createPlainFile(atPath: data + "/offload/" + id + ".verified", contents: Data("{\"unix\":1800000000}\n".utf8))
+        // A clip that was never verified stays whatever happens.
+        let other = "cam-7-20261128T101600Z-0002"
+        FileManager.default.createPlainFile(atPath: data + "/clips/" + other + ".json", contents: Data("{}".utf8))
+        let r = try bodycam(["offload", "--config", cfg, "--data", data])
+        #expect(!FileManager.default.fileExists(atPath: data + "/clips/" + id + ".json"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: data + "/offload/" + id + ".verified"))
+        #expect(FileManager.default.fileExists(atPath: data + "/clips/" + other + ".json"))
+        let audit = try FileManager.default.contentsOfDirectory(atPath: data + "/audit").compactMap {
+            try? String(contentsOfFile: data + "/audit/" + $0, encoding: .utf8)
+        }.joined()
+        #expect(audit.contains("delete finished"))
+    }
+
     @Test("a directory target gets verified copies under the key layout; a power-supply dock file docks the sim board")
     func directoryTargetAndPowerSupplyDock() throws {
         let dir = TemporaryDirectory("bodycam-offload-dir")
