@@ -27,6 +27,7 @@ struct OffloadQueueTests {
         let data = DataDirectory(dir.path + "/data")
         try data.prepare()
         try FileManager.default.createDirectory(atPath: dir.path + "/share", withIntermediateDirectories: true)
+        FileManager.default.createPlainFile(atPath: dir.path + "/share/.bodycam-base-station", contents: Data())
         var s = settings
         s.target = .directory
         s.path = dir.path + "/share"
