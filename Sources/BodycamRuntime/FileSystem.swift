@@ -18,13 +18,21 @@ package enum FileSystem {
         }
     }
 
-    /// fsync of the directory holding `path`, so a new or renamed entry in it is durable.
-    static func syncDirectory(containing path: String) {
+    /// fsync of the directory holding `path`, so a new or renamed entry in it is durable. False
+    /// when that is not known: whatever relies on the entry (removing what it replaces) must wait.
+    @discardableResult
+    static func syncDirectory(containing path: String) -> Bool {
         let dir = (path as NSString).deletingLastPathComponent
         let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = fsync(fd)
-        Syscall.close(fd)
+        guard fd >= 0 else { return false }
+        defer { Syscall.close(fd) }
+        do {
+            _ = try Syscall.retrying("fsync", path: dir) { fsync(fd) }
+            return true
+        } catch {
+            // A filesystem that cannot sync a folder says EINVAL: nothing more can be done there.
+            return error.errno == EINVAL
+        }
     }
 
     /// Cuts `path` back to `size` bytes and syncs it, so the cut is on storage before anything
@@ -83,7 +91,11 @@ package enum FileSystem {
         }
         Syscall.close(fd)
         try Syscall.retrying("rename", path: path) { rename(tmp, path) }
-        syncDirectory(containing: path)
+        // The file is in place, but a caller must not act on it (remove a journal it replaces)
+        // before its name is on storage.
+        guard syncDirectory(containing: path) else {
+            throw SystemError(op: "fsync of the folder", errno: EIO, path: path)
+        }
     }
 
     /// Calls `line` with each newline-terminated line of `path` (without its newline), reading
