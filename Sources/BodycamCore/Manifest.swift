@@ -285,9 +285,11 @@ public struct SealedTail: Codable, Sendable, Equatable {
 /// the entry before it by hash, signed with the device key.
 ///
 /// `type` says which field is set: "clip" (`header`: the clip's facts when it opened), "init"
-/// (`range`: the init segment), "fragment", "marker", "mute". Sealed clips add `seal` to "init"
-/// and "fragment" entries: the sealed file's committed size, the chunks completed with it and
-/// the sealed tail after them.
+/// (`range`: the init segment), "fragment", "marker", "mute", "video_gap" and "audio_gap" (`gap`).
+/// Sealed clips add `seal` to "init" and "fragment" entries: the sealed file's committed size, the
+/// chunks completed with it and the sealed tail after them. A "fragment" entry also carries the
+/// clip's dropped-frame counts when they changed, and the first one with audio where the audio
+/// track starts, so that a clip recovered from its journal says what its closed manifest would.
 public struct JournalEntry: Codable, Sendable, Equatable {
     public var seq: Int
     public var type: String
@@ -297,6 +299,12 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     public var fragment: ClipManifest.Fragment?
     public var marker: ClipManifest.Marker?
     public var mute: ClipManifest.Span?
+    /// A stretch without picture ("video_gap") or filled with silence ("audio_gap").
+    public var gap: ClipManifest.Span?
+    /// The clip's dropped frames so far, on a "fragment" entry when they changed since the last.
+    public var dropped: ClipManifest.DroppedFrames?
+    /// Media time (seconds) where the audio track starts, on the first "fragment" entry with audio.
+    public var audioStartsAt: Double?
     public var seal: SealCommit?
     /// Hex SHA-256 of the previous entry's canonical bytes (without its signature); empty for the first.
     public var prev: String

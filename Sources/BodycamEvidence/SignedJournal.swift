@@ -55,6 +55,8 @@ public enum JournalCheck {
             if let f = e.fragment { return "fragment \(f.index) at \(seconds(f.mediaTime))" }
         case "marker":
             if let m = e.marker { return "marker at \(seconds(m.mediaTime))" }
+        case "video_gap", "audio_gap":
+            if let g = e.gap { return "\(e.type == "video_gap" ? "video" : "audio") gap at \(seconds(g.start))" }
         case "init": return "init segment"
         case "clip": return "clip header"
         default: break
@@ -76,7 +78,7 @@ public enum JournalCheck {
         var prev = ""
         for (i, var e) in entries.enumerated() {
             let what = "journal entry \(i) (\(describe(e)))"
-            let time = e.fragment?.mediaTime ?? e.marker?.mediaTime
+            let time = e.fragment?.mediaTime ?? e.marker?.mediaTime ?? e.gap?.start
             if e.seq != i { problems.append(EvidenceProblem("\(what): numbered \(e.seq), expected \(i) (entries removed or reordered)", mediaTime: time, index: i)) }
             if e.clipId != clipID { problems.append(EvidenceProblem("\(what): belongs to clip \(e.clipId), not \(clipID) (spliced in)", mediaTime: time, index: i)) }
             if e.prev != prev { problems.append(EvidenceProblem("\(what): does not follow the entry before it (chain broken)", mediaTime: time, index: i)) }

@@ -16,6 +16,8 @@ enum WriterCommand: @unchecked Sendable {
     case fragment(FragmentJob)
     case marker(clipID: String, ClipManifest.Marker)
     case mute(clipID: String, ClipManifest.Span)
+    /// A stretch without picture (`video`) or filled with silence.
+    case gap(clipID: String, video: Bool, ClipManifest.Span)
     case close(ClipClosing)
     case audit(AuditEvent)
     /// Runs once everything before it is done, told whether the last audit line is on storage.
@@ -57,6 +59,10 @@ struct FragmentJob: @unchecked Sendable {
     var audioPackets: Int
     var videoEnd: Int
     var audioEnd: Int
+    /// The clip's dropped frames up to the end of this fragment.
+    var dropped = ClipManifest.DroppedFrames()
+    /// Set on the clip's first fragment with audio: where the audio track starts.
+    var audioStartsAt: Double?
 }
 
 struct ClipClosing: Sendable {
@@ -120,6 +126,10 @@ final class ClipWriter: @unchecked Sendable {
         var failed: SystemError?
         /// Bytes of whole lines in the journal file.
         var journalSize = 0
+        /// The dropped-frame counts last journaled.
+        var journaledDrops = ClipManifest.DroppedFrames()
+        /// The journal ends in a torn line that could not be cut back: it takes no more lines.
+        var journalBroken = false
 
         init(manifest: ClipManifest, sink: any ClipSink, manifestPath: String, journalFD: Int32?, journalPath: String?,
              chain: JournalChain?) {
@@ -134,6 +144,12 @@ final class ClipWriter: @unchecked Sendable {
     }
 
     private var clips: [String: OpenClip] = [:]
+    /// Ids from the moment a clip's files are created until its close is done (whether or not it
+    /// finalised): the offload queue reports any other journal as a clip it cannot take.
+    private let openIDs = Mutex<Set<String>>([])
+
+    /// Whether `id`'s files are being written (its journal is expected to be there).
+    func isOpen(_ id: String) -> Bool { openIDs.withLock { $0.contains(id) } }
 
     init(logger: Logger, identity: DeviceIdentity? = nil, audit: AuditLog? = nil, recipient: String? = nil,
          syncEveryFragment: Bool = true) {
@@ -190,6 +206,11 @@ final class ClipWriter: @unchecked Sendable {
             var e = JournalEntry(seq: 0, type: "mute", clipId: id, prev: "")
             e.mute = clip.manifest.muteSpans.last
             journalNote(clip, &e)
+        case .gap(let id, let video, let span):
+            guard let clip = clips[id] else { return }
+            var e = JournalEntry(seq: 0, type: video ? "video_gap" : "audio_gap", clipId: id, prev: "")
+            e.gap = span
+            journalNote(clip, &e)
         case .close(let c): close(c)
         case .audit(let a): writeAudit(a)
         case .barrier(let done): done(audit != nil && !auditFailed)
@@ -230,6 +251,7 @@ final class ClipWriter: @unchecked Sendable {
 
     private func open(_ o: ClipOpening) {
         var manifest = o.manifest
+        openIDs.withLock { _ = $0.insert(manifest.clipId) }
         manifest.devicePublicKey = identity?.publicKey.string
         do {
             let sink: any ClipSink
@@ -307,7 +329,10 @@ final class ClipWriter: @unchecked Sendable {
             var e = JournalEntry(seq: 0, type: "fragment", clipId: job.clipID, prev: "")
             e.fragment = fragment
             e.seal = commit
+            if job.dropped != clip.journaledDrops { e.dropped = job.dropped }
+            e.audioStartsAt = job.audioStartsAt
             try journal(clip, &e)
+            clip.journaledDrops = job.dropped
             clip.sink.committed()
             delegate?.fragmentDone(job, error: nil)
         } catch {
@@ -319,17 +344,22 @@ final class ClipWriter: @unchecked Sendable {
     }
 
     private func close(_ c: ClipClosing) {
+        defer { openIDs.withLock { _ = $0.remove(c.clipID) } }
         guard let clip = clips.removeValue(forKey: c.clipID) else { return }
         if let failure = clip.failed {
             // Storage failed mid-clip: what is on storage is exactly what a power cut at that
             // moment would have left, and the journal says what it is. Finalise it the same way.
             if let jfd = clip.journalFD { Syscall.close(jfd) }
+            // What only the recorder knows (every gap, even one the journal refused; the next
+            // clip) goes into that manifest too.
             if let jp = clip.journalPath,
                 Recovery.recover(
                     journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
-                    reason: failure.isNoSpace ? "storage" : "error", logger: logger) != nil
+                    reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger) != nil
             {
                 logger.error("clip \(c.clipID) ended early: \(failure)")
+            } else {
+                logger.critical("clip \(c.clipID) ended early (\(failure)) and could not be finalised; its files stay for the next start")
             }
             return
         }
@@ -397,6 +427,9 @@ final class ClipWriter: @unchecked Sendable {
     /// still describes exactly what is committed; the caller decides what the failure means (if
     /// it cannot be cut back, the clip has failed whatever the caller decides).
     private func journal(_ clip: OpenClip, _ entry: inout JournalEntry) throws(SystemError) {
+        if clip.journalBroken {
+            throw SystemError(op: "journal (it ends in a torn line)", errno: EIO, path: clip.journalPath)
+        }
         var line: Data
         var chain = clip.chain
         do {
@@ -424,6 +457,7 @@ final class ClipWriter: @unchecked Sendable {
                     // fragment could not be written, and recovery keeps everything before it.
                     logger.error("clip \(clip.manifest.clipId): journal cannot be cut back (errno \(cutError))")
                     if clip.failed == nil { clip.failed = error }
+                    clip.journalBroken = true
                 }
                 throw error
             }

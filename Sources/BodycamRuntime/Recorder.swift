@@ -247,8 +247,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             s.audioGapCount += 1
             guard var clip = s.clip else { return }
             let start = Nanos.toSeconds(clip.cursor.mediaTime(time))
-            clip.audioGaps.append(ClipManifest.Span(start: start, end: start + seconds, reason: "capture gap"))
+            let span = ClipManifest.Span(start: start, end: start + seconds, reason: "capture gap")
+            clip.audioGaps.append(span)
             s.clip = clip
+            writer.submit(.gap(clipID: clip.id, video: false, span))
         }
         logger.warning("audio gap of \(Int(seconds * 1000)) ms filled with silence")
         audit("fault", ["what": "audio gap", "milliseconds": "\(Int(seconds * 1000))"])
@@ -261,8 +263,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             guard var clip = s.clip else { return }
             let start = Nanos.toSeconds(clip.cursor.mediaTime(from))
             let end = Nanos.toSeconds(clip.cursor.mediaTime(to))
-            clip.videoGaps.append(ClipManifest.Span(start: max(0, start), end: max(0, end), reason: reason))
+            let span = ClipManifest.Span(start: max(0, start), end: max(0, end), reason: reason)
+            clip.videoGaps.append(span)
             s.clip = clip
+            writer.submit(.gap(clipID: clip.id, video: true, span))
         }
         logger.warning("video gap of \(Int(Nanos.toSeconds(to - from) * 1000)) ms: \(reason)")
         audit("fault", ["what": "video gap", "reason": reason, "milliseconds": "\(Int(Nanos.toSeconds(to - from) * 1000))"])
@@ -705,8 +709,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         slices.reserveCapacity(plan.video.count + plan.audio.count)
         for q in plan.video { slices.append(s.buffer.video.bytes(q)) }
         for q in plan.audio { slices.append(s.buffer.audio.bytes(q)) }
+        var audioStarts: Double?
         if clip.audioStartsAt == nil && !plan.audio.isEmpty {
             clip.audioStartsAt = Double(plan.audioDecodeTime) / 48_000
+            audioStarts = clip.audioStartsAt
         }
         clip.videoFrames += plan.video.count
         clip.audioPackets += plan.audio.count
@@ -720,7 +726,14 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     mediaTime: Nanos.toSeconds(plan.startMediaTime),
                     duration: Nanos.toSeconds(plan.endMediaTime - plan.startMediaTime),
                     videoFrames: plan.video.count, audioPackets: plan.audio.count, videoEnd: plan.video.upperBound,
-                    audioEnd: plan.audio.upperBound)))
+                    audioEnd: plan.audio.upperBound, dropped: droppedSoFar(s, clip), audioStartsAt: audioStarts)))
+    }
+
+    /// The open clip's dropped frames so far.
+    private func droppedSoFar(_ s: borrowing State, _ clip: borrowing OpenClip) -> ClipManifest.DroppedFrames {
+        ClipManifest.DroppedFrames(
+            capture: s.captureDropped - clip.captureDroppedAtStart,
+            pipeline: s.buffer.droppedVideo + s.queueDropped - clip.pipelineDroppedAtStart)
     }
 
     private func closeClip(_ s: inout State, reason: String, next: String?) {
@@ -735,9 +748,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 ClipClosing(
                     clipID: clip.id, endReason: reason, nextClip: next,
                     duration: Nanos.toSeconds(clip.cursor.cutMediaTime),
-                    droppedFrames: ClipManifest.DroppedFrames(
-                        capture: s.captureDropped - clip.captureDroppedAtStart,
-                        pipeline: s.buffer.droppedVideo + s.queueDropped - clip.pipelineDroppedAtStart),
+                    droppedFrames: droppedSoFar(s, clip),
                     videoFrames: clip.videoFrames, audio: audio, audioGaps: clip.audioGaps, videoGaps: clip.videoGaps)))
         logger.notice("stopped \(clip.id) (\(reason))")
         audit(&s, "record_stop", [

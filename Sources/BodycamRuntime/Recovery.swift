@@ -70,44 +70,42 @@ package enum Recovery {
         }
     }
 
-    /// Builds the manifest of the clip `journal` describes (see the type's comment). Also used
-    /// when writing a clip failed mid-way (`reason` "storage" or "error"): the clip is finalised
-    /// exactly as a power cut at that point would leave it.
+    /// Builds the manifest of the clip `journal` describes (see the type's comment).
     package static func recover(journal journalPath: String, clips: String, identity: DeviceIdentity?, reason: String,
                         logger: Logger) -> Recovered?
+    {
+        recover(journal: journalPath, clips: clips, identity: identity, reason: reason, closing: nil, logger: logger)
+    }
+
+    /// `recover`, also used when writing a clip failed mid-way (`reason` "storage" or "error"): the
+    /// clip is finalised exactly as a power cut at that point would leave it, plus what only the
+    /// recorder knows at its close (`closing`: gaps within what was kept, the next clip).
+    static func recover(journal journalPath: String, clips: String, identity: DeviceIdentity?, reason: String,
+                        closing: ClipClosing?, logger: Logger) -> Recovered?
     {
         let journalDir = (journalPath as NSString).deletingLastPathComponent
         let name = (journalPath as NSString).lastPathComponent
         let id = String(name.dropLast(6))
         let manifestPath = clips + "/" + id + ".json"
         if FileSystem.exists(manifestPath) {
-            // Closed properly; only the journal's removal was cut short.
-            unlink(journalPath)
-            removeTails(of: id, in: journalDir, keeping: nil)
+            // Closed properly, or repaired, and only the journal's removal was cut short. A
+            // damaged journal (its rename was what did not happen) is still kept.
+            if let text = FileManager.default.contents(atPath: journalPath),
+                let damage = read(text, name: name, identity: identity, clipID: id, logger: logger).damage
+            {
+                rename(journalPath, journalPath + ".damaged")
+                logger.error("clip \(id): leftover journal damaged (\(damage)); kept as \(name).damaged")
+            } else {
+                unlink(journalPath)
+                removeTails(of: id, in: journalDir, keeping: nil)
+            }
             FileSystem.syncDirectory(containing: journalPath)
             return nil
         }
         guard let text = FileManager.default.contents(atPath: journalPath) else { return nil }
-        var entries: [JournalEntry] = []
-        // Set when the journal is damaged rather than cut short by a power cut: an unreadable line
-        // before the last, or an entry that does not verify (altered, or signed by a key the
-        // device no longer has). Then the manifest covers what verifies, but nothing is cut from
-        // the media, no tail is removed, and the journal is kept for inspection: bytes the
-        // journal cannot vouch for are still footage.
-        var damage: String?
-        let lines = text.split(separator: 0x0a, omittingEmptySubsequences: true)
-        for (i, line) in lines.enumerated() {
-            guard let e = try? Canonical.decoder().decode(JournalEntry.self, from: Data(line)) else {
-                // Only the last line can be torn by a power cut; anything else is damage.
-                if i != lines.count - 1 {
-                    logger.error("journal \(name): line \(i + 1) unreadable; stopping there")
-                    damage = "line \(i + 1) unreadable"
-                }
-                break
-            }
-            entries.append(e)
-        }
-        guard let header = entries.first, header.type == "clip", var m = header.header else {
+        let journal = read(text, name: name, identity: identity, clipID: id, logger: logger)
+        let damage = journal.damage
+        guard let header = journal.entries.first, header.type == "clip", var m = header.header else {
             logger.error("journal \(name) has no clip header; left in place for inspection")
             return nil
         }
@@ -115,15 +113,8 @@ package enum Recovery {
             logger.error("journal \(name) names clip file \"\(m.file)\", not a file in the clips folder; left in place for inspection")
             return nil
         }
-        if let key = identity?.publicKey {
-            let problems = JournalCheck.verify(entries, key: key, clipID: id)
-            if let first = problems.first {
-                // Keep what verifies up to the first problem: a torn or damaged tail.
-                logger.error("journal \(name): \(first.message)")
-                entries = Array(entries.prefix(first.index ?? entries.count))
-                damage = first.message
-            }
-        }
+        // Keep what verifies up to the first problem: a torn or damaged tail.
+        let entries = Array(journal.entries.prefix(journal.verified))
         m.journal = entries
         m.fragments = entries.compactMap(\.fragment)
         m.markers = entries.compactMap(\.marker)
@@ -158,7 +149,11 @@ package enum Recovery {
                 if moved || (isFileName(tail.file) && FileSystem.exists(clips + "/" + target)) {
                     tail.file = target
                     sealed.tail = tail
-                    FileSystem.syncDirectory(containing: clips + "/" + target)
+                    // Not durable: the journal (which names the old place) stays for the next start.
+                    guard FileSystem.syncDirectory(containing: clips + "/" + target) else {
+                        logger.error("clip \(id): the moved sealed tail is not on storage yet (folder sync failed); left for the next start")
+                        return nil
+                    }
                 } else if isFileName(tail.file), FileSystem.exists(source) {
                     // It is there but cannot be moved (a full disk can refuse the new folder
                     // entry): nothing is cut or removed, and the next start tries again.
@@ -186,8 +181,20 @@ package enum Recovery {
         m.interrupted = true
         m.endReason = reason
         m.video?.frames = totals.frames
+        // Gaps that began in what was kept (one running past the end is cut there): as journaled,
+        // or at a failed close as the recorder has them (the journal may have refused the last).
+        // Drop counts and the audio start as journaled with the fragments that were kept.
+        let duration = m.duration
+        func kept(_ spans: [ClipManifest.Span]) -> [ClipManifest.Span] {
+            spans.filter { $0.start < duration }.map { ClipManifest.Span(start: $0.start, end: $0.end.map { min($0, duration) }, reason: $0.reason) }
+        }
+        m.videoGaps = kept(closing?.videoGaps ?? entries.filter { $0.type == "video_gap" }.compactMap(\.gap))
+        m.audioGaps = kept(closing?.audioGaps ?? entries.filter { $0.type == "audio_gap" }.compactMap(\.gap))
+        m.droppedFrames = entries.last(where: { $0.dropped != nil })?.dropped ?? m.droppedFrames
+        if let closing { m.nextClip = closing.nextClip }
         if var a = m.audio {
             a.packets = totals.packets
+            a.startsAt = entries.first(where: { $0.audioStartsAt != nil })?.audioStartsAt ?? a.startsAt
             m.audio = a
         }
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
@@ -216,6 +223,37 @@ package enum Recovery {
             logger.error("cannot write recovered manifest for \(m.clipId): \(error)")
             return nil
         }
+    }
+
+    /// A journal's entries up to its first unreadable line, how many of them verify against the
+    /// device key (all, without one), and what is damaged: an unreadable line before the last, or
+    /// an entry that does not verify (altered, or signed by a key the device no longer has). Only a
+    /// torn last line is what a power cut leaves. With damage, the manifest covers what verifies,
+    /// but nothing is cut from the media, no tail is removed, and the journal is kept for
+    /// inspection: bytes the journal cannot vouch for are still footage.
+    static func read(_ text: Data, name: String, identity: DeviceIdentity?, clipID: String, logger: Logger)
+        -> (entries: [JournalEntry], verified: Int, damage: String?)
+    {
+        var entries: [JournalEntry] = []
+        var damage: String?
+        let lines = text.split(separator: 0x0a, omittingEmptySubsequences: true)
+        for (i, line) in lines.enumerated() {
+            guard let e = try? Canonical.decoder().decode(JournalEntry.self, from: Data(line)) else {
+                if i != lines.count - 1 {
+                    logger.error("journal \(name): line \(i + 1) unreadable; stopping there")
+                    damage = "line \(i + 1) unreadable"
+                }
+                break
+            }
+            entries.append(e)
+        }
+        var verified = entries.count
+        if let key = identity?.publicKey, let first = JournalCheck.verify(entries, key: key, clipID: clipID).first {
+            logger.error("journal \(name): \(first.message)")
+            verified = first.index ?? entries.count
+            damage = first.message
+        }
+        return (entries, verified, damage)
     }
 
     /// What recovery computes from the journal's numbers: where the plaintext ends (the last

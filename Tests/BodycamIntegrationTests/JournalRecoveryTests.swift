@@ -1,0 +1,100 @@
+import BodycamCore
+import BodycamEvidence
+import Foundation
+import Logging
+import Testing
+
+@testable import BodycamRuntime
+
+/// What the journal carries beyond the fragments, through the real clip writer and recovery: a
+/// clip cut short must not lose the record of what went wrong while it was recorded.
+@Suite("journal recovery")
+struct JournalRecoveryTests {
+    static let id = "cam-7-20261127T120001Z-0001"
+
+    /// Writes a clip the recorder's way: open, fragments, gaps; `close` if given. Returns the data
+    /// directory and the identity that signed it.
+    func write(close: ClipClosing?) throws -> (TemporaryDirectory, DataDirectory, DeviceIdentity) {
+        let dir = TemporaryDirectory("bodycam-journal")
+        let data = DataDirectory(dir.path + "/data")
+        try data.prepare()
+        let identity = DeviceIdentity.generate()
+        let writer = ClipWriter(logger: Logger(label: "test"), identity: identity)
+        writer.start()
+        var m = ClipManifest(
+            clipId: Self.id, file: Self.id + ".mp4", deviceId: "cam-7", board: "sim", startUtc: "2026-11-27T12:00:01.000Z",
+            startUnix: 1_795_780_801, clockTrusted: true, trigger: "button", triggeredAt: 3,
+            initSegment: .init(offset: 0, size: 0, sha256: ""))
+        m.video = .init(width: 64, height: 48, frameRate: "30/1", timescale: 90_000, profile: 100, level: 31, frames: 0, encoder: "x264")
+        m.audio = .init(sampleRate: 48_000, channels: 1, bitrate: 32_000, packets: 0, preEvent: false, startsAt: nil)
+        writer.submit(.open(ClipOpening(
+            manifest: m, initSegment: Array(repeating: 1, count: 100), mediaPath: data.clips + "/" + Self.id + ".mp4",
+            manifestPath: data.clips + "/" + Self.id + ".json", journalPath: data.journal + "/" + Self.id + ".jsonl",
+            sequenceFile: nil, nextSequence: 2)))
+        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { payload.deallocate() }
+        payload.initializeMemory(as: UInt8.self, repeating: 7)
+        for k in 0..<4 {
+            var job = FragmentJob(
+                clipID: Self.id, sequenceNumber: k + 1, header: Array(repeating: 2, count: 64),
+                slices: [UnsafeRawBufferPointer(payload)], mediaTime: Double(k), duration: 1, videoFrames: 30,
+                audioPackets: k == 0 ? 0 : 50, videoEnd: 0, audioEnd: 0)
+            // Drops change at the second and third fragment only; audio starts in the second.
+            job.dropped = .init(capture: k >= 1 ? 2 : 0, pipeline: k >= 2 ? 5 : 0)
+            if k == 1 { job.audioStartsAt = 1.25 }
+            writer.submit(.fragment(job))
+            if k == 1 { writer.submit(.gap(clipID: Self.id, video: true, .init(start: 1.5, end: 1.9, reason: "camera lost"))) }
+            if k == 2 { writer.submit(.gap(clipID: Self.id, video: false, .init(start: 2.5, end: 2.8, reason: "capture gap"))) }
+        }
+        // A gap that began after the last fragment the file holds.
+        writer.submit(.gap(clipID: Self.id, video: true, .init(start: 5.5, end: 6, reason: "camera lost")))
+        if let close { writer.submit(.close(close)) }
+        writer.finish()
+        return (dir, data, identity)
+    }
+
+    @Test("a power cut: the recovered manifest has the journaled gaps, drop counts and audio start, and verifies")
+    func powerCut() throws {
+        let (dir, data, identity) = try write(close: nil)
+        let journal = data.journal + "/" + Self.id + ".jsonl"
+        let lines = try String(contentsOfFile: journal, encoding: .utf8).split(separator: "\n")
+        // Drop counts only where they changed: fragments 2 and 3 of 4.
+        #expect(lines.filter { $0.contains("\"dropped\"") }.count == 2)
+        #expect(lines.filter { $0.contains("\"type\":\"video_gap\"") }.count == 2)
+
+        let r = try #require(Recovery.recover(
+            journal: journal, clips: data.clips, identity: identity, reason: "power-loss", logger: Logger(label: "test")))
+        #expect(r.damagedJournal == nil)
+        let raw = try #require(FileManager.default.contents(atPath: data.clips + "/" + Self.id + ".json"))
+        let (manifest, _, problems) = ManifestSeal.verify(raw, pinned: identity.publicKey)
+        #expect(problems.isEmpty, "\(problems)")
+        let m = try #require(manifest)
+        #expect(m.interrupted && m.duration == 4)
+        #expect(m.droppedFrames == .init(capture: 2, pipeline: 5))
+        #expect(m.videoGaps == [.init(start: 1.5, end: 1.9, reason: "camera lost")])
+        #expect(m.audioGaps == [.init(start: 2.5, end: 2.8, reason: "capture gap")])
+        #expect(m.audio?.startsAt == 1.25)
+        #expect(m.audio?.packets == 150 && m.video?.frames == 120)
+        withExtendedLifetime(dir) {}
+    }
+
+    @Test("a closed clip's manifest still comes from the recorder's close, and its journal lists the gaps")
+    func closedClip() throws {
+        let close = ClipClosing(
+            clipID: Self.id, endReason: "button", nextClip: nil, duration: 4, droppedFrames: .init(capture: 2, pipeline: 6),
+            videoFrames: 120, audio: .init(sampleRate: 48_000, channels: 1, bitrate: 32_000, packets: 150, preEvent: false, startsAt: 1.25),
+            audioGaps: [.init(start: 2.5, end: 2.8, reason: "capture gap")],
+            videoGaps: [.init(start: 1.5, end: 1.9, reason: "camera lost")])
+        let (dir, data, identity) = try write(close: close)
+        #expect(!FileManager.default.fileExists(atPath: data.journal + "/" + Self.id + ".jsonl"))
+        let raw = try #require(FileManager.default.contents(atPath: data.clips + "/" + Self.id + ".json"))
+        let (manifest, _, problems) = ManifestSeal.verify(raw, pinned: identity.publicKey)
+        #expect(problems.isEmpty, "\(problems)")
+        let m = try #require(manifest)
+        #expect(!m.interrupted && m.endReason == "button")
+        #expect(m.droppedFrames == .init(capture: 2, pipeline: 6))
+        #expect(m.videoGaps.count == 1 && m.audioGaps.count == 1)
+        #expect(m.journal.filter { $0.type == "video_gap" }.compactMap(\.gap?.start) == [1.5, 5.5])
+        withExtendedLifetime(dir) {}
+    }
+}
