@@ -182,6 +182,12 @@ public enum ControlCommands {
                 if let c = o["current"] as? [String: Any] { line += ", sending \(c["object"] ?? "?")" }
                 lines.append(line)
                 if let e = o["last_error"] as? String { lines.append("last error: \(e)") }
+                if let n = o["blocked"] as? Int, n > 0 {
+                    lines.append("blocked:    \(n) clip(s) cannot be offloaded (kept on the device):")
+                    for b in o["blocked_clips"] as? [[String: Any]] ?? [] {
+                        lines.append("            \(b["clip"] ?? "?"): \(b["reason"] ?? "?")")
+                    }
+                }
             }
         }
         if let s = obj["storage"] as? [String: Any], let free = s["free_bytes"] as? Double {

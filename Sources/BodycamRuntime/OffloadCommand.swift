@@ -83,9 +83,14 @@ public enum OffloadCommand {
         if !left.isEmpty {
             Posix.printError("bodycam: \(left.count) item(s) not offloaded: \(left.joined(separator: ", "))\n")
             if let e = status["last_error"] as? String { Posix.printError("bodycam: last error: \(e)\n") }
-            return ExitCode.failure
         }
-        return ExitCode.success
+        // Clips the queue cannot take are not "nothing left": a dock script must hear of them.
+        let blocked = offloader.blockedClips()
+        if !blocked.isEmpty {
+            Posix.printError("bodycam: \(blocked.count) clip(s) cannot be offloaded and stay on the device:\n")
+            for id in blocked.keys.sorted() { Posix.printError("  \(id): \(blocked[id]!)\n") }
+        }
+        return left.isEmpty && blocked.isEmpty ? ExitCode.success : ExitCode.failure
     }
 }
 

@@ -30,6 +30,8 @@ final class Offloader: @unchecked Sendable {
     private let logger: Logger
     private let audit: AuditSink
     private let indicate: @Sendable (LEDPattern) -> Void
+    /// Whether the recorder is writing this clip (its journal is expected to be there).
+    private let isOpen: @Sendable (String) -> Bool
     private let cond = Condition()
     private var thread: DedicatedThread?
 
@@ -59,14 +61,19 @@ final class Offloader: @unchecked Sendable {
     private var paceBytes: Int64 = 0
     private var led: LEDPattern = .off
     private var countsDirty = true
-    /// Items already warned about (each said once, not at every scan).
+    /// Clips the queue cannot take, with the reason, as of the last scan: their files stay on the
+    /// device, and status, the dock LED, the audit log and `bodycam offload` say so.
+    private var blocked: [String: String] = [:]
+    /// Blocked clips already logged and audited (each said once, not at every scan).
     private var warned = Set<String>()
 
     static let stateFolder = "offload"
 
     init(settings: OffloadSettings, target: any OffloadTarget, data: DataDirectory, deviceID: String, logger: Logger,
-         audit: @escaping AuditSink, indicate: @escaping @Sendable (LEDPattern) -> Void) {
+         audit: @escaping AuditSink, indicate: @escaping @Sendable (LEDPattern) -> Void,
+         isOpen: @escaping @Sendable (String) -> Bool = { _ in false }) {
         self.settings = settings
+        self.isOpen = isOpen
         self.target = target
         self.data = data
         self.deviceID = deviceID
@@ -155,7 +162,8 @@ final class Offloader: @unchecked Sendable {
                 "target": target.name, "state": state, "reachable": reachable, "pending": pendingClips,
                 "pending_bytes": pendingBytes, "pending_audit_segments": pendingAudit, "uploaded": uploadedClips,
                 "uploaded_audit_segments": uploadedAudit, "deleted": deletedClips, "bytes": sentBytes,
-                "rate_bytes_per_second": rate.rounded(), "retrying": failures.count,
+                "rate_bytes_per_second": rate.rounded(), "retrying": failures.count, "blocked": blocked.count,
+                "blocked_clips": blocked.keys.sorted().prefix(Self.blockedListed).map { ["clip": $0, "reason": blocked[$0]!] },
             ]
             o["last_error"] = lastError ?? NSNull()
             o["last_error_utc"] = lastErrorAt.map { UTCFormat.iso8601($0) } ?? NSNull()
@@ -236,7 +244,7 @@ final class Offloader: @unchecked Sendable {
         }
         guard let item = ready else {
             if items.isEmpty {
-                setState("idle")
+                setState(cond.withLock { blocked.isEmpty } ? "idle" : "blocked")
                 return .wait(2)
             }
             setState("waiting")
@@ -265,7 +273,7 @@ final class Offloader: @unchecked Sendable {
             if !docked { return .off }
             switch state {
             case "uploading": return .blink(onMilliseconds: 250, offMilliseconds: 250)
-            case "unreachable", "waiting": return .blink(onMilliseconds: 100, offMilliseconds: 900)
+            case "unreachable", "waiting", "blocked": return .blink(onMilliseconds: 100, offMilliseconds: 900)
             default: return .on
             }
         }
@@ -304,16 +312,39 @@ final class Offloader: @unchecked Sendable {
     }
 
     /// Everything not yet offloaded, most urgent first: clips (with markers or detector triggers
-    /// first, by `order`), then closed audit-log segments.
+    /// first, by `order`), then closed audit-log segments. Clips that cannot go (see
+    /// `blockedClips`) are noted as it goes.
     func scan() -> [OffloadItem] {
         var clips: [OffloadItem] = []
+        var stuck = Set<String>()
         let marks = Set(FileSystem.list(stateDirectory).filter { $0.hasSuffix(".verified") }.map { String($0.dropLast(9)) })
-        for name in FileSystem.list(data.clips) where name.hasSuffix(".json") && !name.hasPrefix(".") {
-            let id = String(name.dropLast(5))
-            guard !marks.contains(id), !FileSystem.exists(data.journal + "/" + id + ".jsonl") else { continue }
-            guard let item = clipItem(id) else { continue }
-            clips.append(item)
+        // Clip ids have no dots: other files (an export's manifest, a temporary file) are not clips.
+        func ids(_ names: [String], _ suffix: String) -> Set<String> {
+            Set(names.filter { $0.hasSuffix(suffix) }.map { String($0.dropLast(suffix.count)) }.filter { !$0.isEmpty && !$0.contains(".") })
         }
+        let journals = ids(FileSystem.list(data.journal), ".jsonl")
+        let clipNames = FileSystem.list(data.clips)
+        let manifests = ids(clipNames, ".json")
+        for id in manifests where !marks.contains(id) {
+            // With its journal it is being closed, or it closed while the journal's removal was cut
+            // short, which the next start tidies up (sending it before then could leave a journal
+            // that a later start would take for an interrupted clip).
+            if journals.contains(id) {
+                stuck.insert(id)
+                continue
+            }
+            switch clipItem(id) {
+            case .ready(let item): clips.append(item)
+            case .blocked: stuck.insert(id)
+            }
+        }
+        stuck.formUnion(journals.subtracting(manifests))
+        stuck.formUnion(ids(clipNames, ".mp4").union(ids(clipNames, ".mp4.age")).subtracting(manifests).subtracting(journals).subtracting(marks))
+        // Looked at again one by one, open state first: a clip that was being written, or closed
+        // while the folders were listed, is not blocked.
+        var reasons: [String: String] = [:]
+        for id in stuck { reasons[id] = blockedReason(id) }
+        noteBlocked(reasons)
         clips.sort { a, b in
             if settings.order == .priority && a.priority != b.priority { return a.priority }
             return a.sortKey < b.sortKey
@@ -332,27 +363,71 @@ final class Offloader: @unchecked Sendable {
         return clips + audits
     }
 
+    /// Why clip `id` cannot be offloaded, looked at afresh; nil when it can, or is being written.
+    private func blockedReason(_ id: String) -> String? {
+        // Open first: a clip opens (id, then media, then journal) and closes (manifest, journal
+        // removed, then id) in an order that makes what follows true once this is false.
+        if isOpen(id) { return nil }
+        let hasJournal = FileSystem.exists(data.journal + "/" + id + ".jsonl")
+        if FileSystem.exists(data.clips + "/" + id + ".json") {
+            if hasJournal { return "its journal (journal/\(id).jsonl) was not removed when it closed; the next start of the recorder tidies it up" }
+            if case .blocked(let reason) = clipItem(id) { return reason }
+            return nil
+        }
+        if hasJournal {
+            return "no manifest: its journal (journal/\(id).jsonl) waits for the repair at the next start, or that repair could not use it (see its log); footage and journal are kept"
+        }
+        if let media = [id + ".mp4.age", id + ".mp4"].first(where: { FileSystem.exists(data.clips + "/" + $0) }) {
+            return "\(media) has neither a manifest nor a journal; it is kept on the device"
+        }
+        return nil
+    }
+
+    /// How many blocked clips `ctl status` lists by name (all are counted).
+    static let blockedListed = 20
+
+    /// Clips on the device that the queue cannot take, by id, with the reason, as of the last scan.
+    func blockedClips() -> [String: String] { cond.withLock { blocked } }
+
+    /// Records the blocked clips; each newly blocked one is logged and audited once per process.
+    private func noteBlocked(_ stuck: [String: String]) {
+        let fresh = cond.withLock { () -> [(String, String)] in
+            blocked = stuck
+            return stuck.filter { warned.insert($0.key).inserted }.sorted { $0.key < $1.key }
+        }
+        for (id, reason) in fresh {
+            logger.error("offload: clip \(id) cannot be offloaded: \(reason)")
+            _ = audit("offload_blocked", ["clip": id, "reason": reason], false)
+        }
+    }
+
     private func keyPrefix(_ device: String) -> String {
         (settings.prefix.isEmpty ? "" : settings.prefix + "/") + device + "/"
     }
 
-    private func clipItem(_ id: String) -> OffloadItem? {
+    enum ClipScan {
+        case ready(OffloadItem)
+        case blocked(String)
+    }
+
+    /// The clip `id` as a queue item, or why it cannot be one. Its manifest must read, name this
+    /// clip, and name a media file in the clips folder that is there.
+    private func clipItem(_ id: String) -> ClipScan {
         let manifestPath = data.clips + "/" + id + ".json"
         guard let raw = FileManager.default.contents(atPath: manifestPath),
             let m = try? JSONSerialization.jsonObject(with: raw) as? [String: Any]
         else {
-            if cond.withLock({ warned.insert(id).inserted }) {
-                logger.warning("offload: \(manifestPath) is not a readable manifest; left in place")
-            }
-            return nil
+            return .blocked("\(id).json is not a readable manifest; the clip's files are kept on the device")
         }
-        let media = (m["file"] as? String).flatMap { $0.contains("/") ? nil : $0 } ?? (id + ".mp4.age")
+        guard m["clip_id"] as? String == id else {
+            return .blocked("\(id).json describes clip \((m["clip_id"] as? String).map { "\"\($0)\"" } ?? "(none)"), not \(id); kept on the device")
+        }
+        guard let media = m["file"] as? String, Recovery.isFileName(media) else {
+            return .blocked("\(id).json names no media file in the clips folder; kept on the device")
+        }
         let mediaPath = data.clips + "/" + media
         guard FileSystem.exists(mediaPath) else {
-            if cond.withLock({ warned.insert(id).inserted }) {
-                logger.warning("offload: \(id) has a manifest but no \(media); the manifest stays on the device")
-            }
-            return nil
+            return .blocked("\(id).json names \(media), which is not there; the manifest is kept on the device")
         }
         let device = (m["device_id"] as? String).flatMap { ClipID.isValidDeviceID($0) ? $0 : nil } ?? deviceID
         let parts = id.split(separator: "-")
@@ -370,15 +445,21 @@ final class Offloader: @unchecked Sendable {
         if FileSystem.exists(tail) {
             objects.append(LocalObject(path: tail, key: base + id + ".tail.age", contentType: "application/octet-stream"))
         }
+        // A journal recovery found damaged (kept for inspection): it goes with the clip, so
+        // whoever examines the clip has it without the camera.
+        let damaged = data.journal + "/" + id + ".jsonl.damaged"
+        if FileSystem.exists(damaged) {
+            objects.append(LocalObject(path: damaged, key: base + id + ".journal-damaged.jsonl", contentType: "application/x-ndjson"))
+        }
         // The manifest last: its presence on the store says the clip is complete there.
         objects.append(LocalObject(path: manifestPath, key: base + id + ".json", contentType: "application/json"))
         let markers = (m["markers"] as? [Any])?.count ?? 0
         let trigger = m["trigger"] as? String ?? ""
         let start = (m["start_unix"] as? Double) ?? 0
         let bytes = objects.reduce(Int64(0)) { $0 + Int64(FileSystem.size($1.path) ?? 0) }
-        return OffloadItem(
+        return .ready(OffloadItem(
             kind: .clip, name: id, objects: objects, bytes: bytes, priority: markers > 0 || trigger.hasPrefix("detector"),
-            sortKey: String(format: "%017.3f", start) + id)
+            sortKey: String(format: "%017.3f", start) + id))
     }
 
     // MARK: - Sending
@@ -516,6 +597,7 @@ final class Offloader: @unchecked Sendable {
             }
         }
         FileSystem.syncDirectory(containing: data.clips + "/x")
+        if removed.contains(where: { $0.hasSuffix(".jsonl.damaged") }) { FileSystem.syncDirectory(containing: data.journal + "/x") }
         if ok { StateFile.remove(stateDirectory + "/" + item.name + ".verified") }
         if ok { cond.withLock { deletedClips += 1 } }
         _ = audit(ok ? "deleted" : "delete_failed", ["clip": item.name, "files": removed.joined(separator: " "), "reason": reason], false)
@@ -526,6 +608,8 @@ final class Offloader: @unchecked Sendable {
     /// The files a verified clip still has on the device, in delete order (media, tail,
     /// manifest last), for deleting after its mark.
     private func verifiedLeftovers(_ id: String) -> OffloadItem? {
+        // Not a damaged journal: it may predate sending it with the clip, so it is not known to be
+        // on the base station.
         let names = [id + ".mp4.age", id + ".mp4", id + ".tail.age", id + ".json"]
         let objects = names.map { data.clips + "/" + $0 }.filter { FileSystem.exists($0) }
             .map { LocalObject(path: $0, key: "", contentType: "") }

@@ -248,7 +248,8 @@ final class RecordingSystem: @unchecked Sendable {
             let offloader = Offloader(
                 settings: o, target: target, data: data, deviceID: deviceID, logger: logger,
                 audit: { event, details, sync in recorder.audit(event, details, sync: sync) },
-                indicate: { pattern in recorder.indicate(.led(.dock, pattern)) })
+                indicate: { pattern in recorder.indicate(.led(.dock, pattern)) },
+                isOpen: { [writer] id in writer.isOpen(id) })
             recorder.onClipClosed = { offloader.wake() }
             self.offloader = offloader
             logger.notice("offload to \(target.name) when docked (retention: \(o.retention.rawValue))")

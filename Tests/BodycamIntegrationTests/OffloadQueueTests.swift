@@ -22,7 +22,9 @@ struct OffloadQueueTests {
         FileManager.default.createPlainFile(atPath: data.clips + "/" + id + ".json", contents: try! JSONSerialization.data(withJSONObject: manifest))
     }
 
-    func setUp(_ settings: OffloadSettings, auditWorks: Bool = true) throws -> (TemporaryDirectory, DataDirectory, Offloader, Events) {
+    func setUp(_ settings: OffloadSettings, auditWorks: Bool = true, isOpen: @escaping @Sendable (String) -> Bool = { _ in false })
+        throws -> (TemporaryDirectory, DataDirectory, Offloader, Events)
+    {
         let dir = TemporaryDirectory("bodycam-queue")
         let data = DataDirectory(dir.path + "/data")
         try data.prepare()
@@ -40,7 +42,7 @@ struct OffloadQueueTests {
             logger: Logger(label: "test"), audit: { e, d, _ in
                 events.add(e, d)
                 return auditWorks || e != "offload_verified"
-            }, indicate: { _ in })
+            }, indicate: { _ in }, isOpen: isOpen)
         return (dir, data, o, events)
     }
 
@@ -116,4 +118,76 @@ struct OffloadQueueTests {
         #expect(sent.count == 4 && sent.prefix(2).allSatisfy { $0 != "0" } && sent.dropFirst(2).allSatisfy { $0 == "0" }, "\(sent)")
         withExtendedLifetime(dir) {}
     }
+
+    @Test("clips the queue cannot take are named in status and audited once, their files kept; the rest go")
+    func blockedClips() throws {
+        let open = "cam-7-20261127T120008Z-0008"
+        let (dir, data, o, events) = try setUp(OffloadSettings(), isOpen: { $0 == open })
+        func id(_ seq: Int) -> String { "cam-7-20261127T1200\(String(format: "%02d", seq))Z-\(String(format: "%04d", seq))" }
+        let fm = FileManager.default
+        for seq in [1, 2, 3, 4, 7] { makeClip(data, seq: seq, start: Double(seq) * 100, markers: 0) }
+        // 2: its media file is gone.
+        try fm.removeItem(atPath: data.clips + "/" + id(2) + ".mp4.age")
+        // 3: the manifest does not parse.
+        fm.createPlainFile(atPath: data.clips + "/" + id(3) + ".json", contents: Data("{\"clip_id\": ".utf8))
+        // 4: the manifest describes another clip.
+        let other = try JSONSerialization.data(withJSONObject: ["clip_id": id(1), "file": id(4) + ".mp4.age"])
+        fm.createPlainFile(atPath: data.clips + "/" + id(4) + ".json", contents: other)
+        // 5: interrupted, and recovery could not make a manifest of its journal.
+        fm.createPlainFile(atPath: data.clips + "/" + id(5) + ".mp4.age", contents: Data(repeating: 5, count: 9000))
+        fm.createPlainFile(atPath: data.journal + "/" + id(5) + ".jsonl", contents: Data("not a journal\n".utf8))
+        // 6: footage with neither manifest nor journal.
+        fm.createPlainFile(atPath: data.clips + "/" + id(6) + ".mp4", contents: Data(repeating: 6, count: 9000))
+        // 7: closed, but its journal was not removed (and it is not open).
+        fm.createPlainFile(atPath: data.journal + "/" + id(7) + ".jsonl", contents: Data())
+        // 8: being written: journal and media, no manifest yet. Not blocked.
+        // (And an export's manifest beside the clips is not a clip.)
+        fm.createPlainFile(atPath: data.clips + "/" + id(1) + ".export.json", contents: Data("{}".utf8))
+        fm.createPlainFile(atPath: data.clips + "/" + open + ".mp4.age", contents: Data(repeating: 8, count: 9000))
+        fm.createPlainFile(atPath: data.journal + "/" + open + ".jsonl", contents: Data())
+
+        #expect(o.drain(attempts: 2).isEmpty)
+        #expect(events.lines.filter { $0.0 == "offload_verified" }.map { $0.1["item"] } == [id(1)])
+        let blocked = o.blockedClips()
+        #expect(blocked.keys.sorted() == [2, 3, 4, 5, 6, 7].map(id))
+        #expect(blocked[id(2)]?.contains("\(id(2)).mp4.age, which is not there") == true, "\(blocked)")
+        #expect(blocked[id(3)]?.contains("not a readable manifest") == true)
+        #expect(blocked[id(4)]?.contains("describes clip \"\(id(1))\"") == true)
+        #expect(blocked[id(5)]?.contains("no manifest: its journal") == true)
+        #expect(blocked[id(6)]?.contains("neither a manifest nor a journal") == true)
+        #expect(blocked[id(7)]?.contains("journal") == true)
+        // Nothing of theirs was touched.
+        for name in [id(2) + ".json", id(3) + ".json", id(4) + ".json", id(4) + ".mp4.age", id(5) + ".mp4.age",
+                     id(6) + ".mp4", id(7) + ".json", id(7) + ".mp4.age", open + ".mp4.age"] {
+            #expect(fm.fileExists(atPath: data.clips + "/" + name), "\(name)")
+        }
+        #expect(fm.fileExists(atPath: data.journal + "/" + id(5) + ".jsonl"))
+        // Status counts and names them; each is audited once, however often the queue is scanned.
+        _ = o.scan()
+        let status = o.statusObject()
+        #expect(status["blocked"] as? Int == 6)
+        #expect((status["blocked_clips"] as? [[String: String]])?.compactMap { $0["clip"] } == [2, 3, 4, 5, 6, 7].map(id))
+        let audited = events.lines.filter { $0.0 == "offload_blocked" }.compactMap { $0.1["clip"] }
+        #expect(audited.sorted() == [2, 3, 4, 5, 6, 7].map(id))
+        // Once its media file is back, 2 goes.
+        makeClip(data, seq: 2, start: 200, markers: 0)
+        #expect(o.drain(attempts: 2).isEmpty)
+        #expect(o.blockedClips()[id(2)] == nil)
+        withExtendedLifetime(dir) {}
+    }
+
+    @Test("a journal recovery kept as damaged goes to the base station with its clip, then leaves the device with it")
+    func damagedJournalTravels() throws {
+        let (dir, data, o, _) = try setUp(OffloadSettings())
+        makeClip(data, seq: 1, start: 100, markers: 0)
+        let id = "cam-7-20261127T120001Z-0001"
+        FileManager.default.createPlainFile(atPath: data.journal + "/" + id + ".jsonl.damaged", contents: Data("line\n".utf8))
+        #expect(o.drain(attempts: 2).isEmpty)
+        let base = dir.path + "/share/ev/cam-7/2026/11/27/"
+        #expect(FileManager.default.contents(atPath: base + id + ".journal-damaged.jsonl") == Data("line\n".utf8))
+        #expect(FileManager.default.fileExists(atPath: base + id + ".json"))
+        #expect(!FileManager.default.fileExists(atPath: data.journal + "/" + id + ".jsonl.damaged"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data.clips).isEmpty)
+    }
 }
+
