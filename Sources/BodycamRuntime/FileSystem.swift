@@ -91,11 +91,11 @@ package enum FileSystem {
         }
         Syscall.close(fd)
         try Syscall.retrying("rename", path: path) { rename(tmp, path) }
-        // The file is in place, but a caller must not act on it (remove a journal it replaces)
-        // before its name is on storage.
-        guard syncDirectory(containing: path) else {
-            throw SystemError(op: "fsync of the folder", errno: EIO, path: path)
-        }
+        // Not a failure when the folder sync fails: the file is in place, and failing here would
+        // stop a recording (a sealed tail is written this way) over an entry that will most
+        // likely reach storage anyway. Callers that remove something on the strength of a
+        // rename check `syncDirectory` themselves.
+        syncDirectory(containing: path)
     }
 
     /// Calls `line` with each newline-terminated line of `path` (without its newline), reading

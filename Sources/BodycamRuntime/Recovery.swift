@@ -91,7 +91,13 @@ package enum Recovery {
             // Closed properly, or repaired, and only the journal's removal was cut short. A
             // damaged journal (its rename was what did not happen) is still kept.
             if let text = FileManager.default.contents(atPath: journalPath),
-                let damage = read(text, name: name, identity: identity, clipID: id, logger: logger).damage
+                case let leftover = read(text, name: name, identity: identity, clipID: id, logger: logger),
+                let damage = leftover.damage,
+                // Intact when it is, line for line, the manifest's own signed journal (only the
+                // device key changed since).
+                leftover.entries.count != text.split(separator: 0x0a, omittingEmptySubsequences: true).count
+                    || (try? Canonical.decoder().decode(ClipManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath))))?.journal
+                        != leftover.entries
             {
                 rename(journalPath, journalPath + ".damaged")
                 logger.error("clip \(id): leftover journal damaged (\(damage)); kept as \(name).damaged")
@@ -190,7 +196,14 @@ package enum Recovery {
         }
         m.videoGaps = kept(closing?.videoGaps ?? entries.filter { $0.type == "video_gap" }.compactMap(\.gap))
         m.audioGaps = kept(closing?.audioGaps ?? entries.filter { $0.type == "audio_gap" }.compactMap(\.gap))
-        m.droppedFrames = entries.last(where: { $0.dropped != nil })?.dropped ?? m.droppedFrames
+        // Counts from a file: impossible ones (negative, or too large to add up) are not taken,
+        // and the header's (zero when the clip opened) are not counts at all.
+        m.droppedFrames = ClipManifest.DroppedFrames()
+        if let d = entries.last(where: { $0.dropped != nil })?.dropped, (0...Int(Int32.max)).contains(d.capture),
+            (0...Int(Int32.max)).contains(d.pipeline)
+        {
+            m.droppedFrames = d
+        }
         if let closing { m.nextClip = closing.nextClip }
         if var a = m.audio {
             a.packets = totals.packets

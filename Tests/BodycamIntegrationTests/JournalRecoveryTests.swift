@@ -75,6 +75,22 @@ struct JournalRecoveryTests {
         #expect(m.audioGaps == [.init(start: 2.5, end: 2.8, reason: "capture gap")])
         #expect(m.audio?.startsAt == 1.25)
         #expect(m.audio?.packets == 150 && m.video?.frames == 120)
+
+        // The same journal left over beside that manifest, the device since given another key: it
+        // is the manifest's own, so it is tidied away, not kept as damaged.
+        let text = try #require(FileManager.default.contents(atPath: data.clips + "/" + Self.id + ".json")).count > 0
+            ? m.journal.map { String(decoding: try! Canonical.bytes($0), as: UTF8.self) + "\n" }.joined() : ""
+        try text.write(toFile: journal, atomically: false, encoding: .utf8)
+        #expect(Recovery.recover(
+            journal: journal, clips: data.clips, identity: DeviceIdentity.generate(), reason: "power-loss",
+            logger: Logger(label: "test")) == nil)
+        #expect(!FileManager.default.fileExists(atPath: journal))
+        #expect(!FileManager.default.fileExists(atPath: journal + ".damaged"))
+        // One that differs from it is kept.
+        try (text + "{\"garbage\": 1}\n" + text).write(toFile: journal, atomically: false, encoding: .utf8)
+        _ = Recovery.recover(
+            journal: journal, clips: data.clips, identity: identity, reason: "power-loss", logger: Logger(label: "test"))
+        #expect(FileManager.default.fileExists(atPath: journal + ".damaged"))
         withExtendedLifetime(dir) {}
     }
 
