@@ -12,7 +12,8 @@ import Glibc
 /// target is unavailable, checked by `probe` and again before every file.
 ///
 /// Each file is copied to a temporary name in its final
-/// folder, synced (file, then folder), read back and hashed, and only then renamed into place
+/// folder, synced (file, then folder), read back past this machine's page cache and hashed, and
+/// only then renamed into place
 /// (and the folder synced again): the share never shows a partial clip under its real name, and
 /// an existing file is never overwritten.
 public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
@@ -62,7 +63,8 @@ public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
         let local = try file.sha256()
         if access(final, F_OK) == 0 {
             // Copied before (the answer lost in a crash): verify, never overwrite.
-            let there = try FileReader(path: final)
+            let there = try FileReader(path: final, errorKind: .unavailable)
+            there.dropCachedPages()
             let digest = try there.sha256()
             guard there.size == file.size, digest == local else {
                 throw OffloadError(.conflict, "\(final) exists and differs from the device's file")
@@ -108,8 +110,11 @@ public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
         close(out)
         outOpen = false
         StateFile.syncDirectory(of: tmp)
-        // Read back what the share holds.
-        let back = try FileReader(path: tmp)
+        // Read back what the share holds: its pages are dropped from this machine's cache first
+        // (they are clean after the fsync), so the bytes hashed come from the disk or the share's
+        // server, not from the memory they were written from.
+        let back = try FileReader(path: tmp, errorKind: .unavailable)
+        back.dropCachedPages()
         let digest = try back.sha256()
         guard back.size == file.size, digest == local else {
             throw OffloadError(.mismatch, "\(tmp): read back \(back.size) bytes that do not match the device's file")

@@ -89,28 +89,43 @@ public struct FileReader: ~Copyable {
     public let fd: Int32
     public let size: Int64
     public let path: String
+    /// What a failure to open or read is: `.local` for the device's own files; a copy on the
+    /// base station's share that cannot be read is the target's problem (`.unavailable`).
+    public let errorKind: OffloadError.Kind
 
-    public init(path: String) throws(OffloadError) {
+    public init(path: String, errorKind: OffloadError.Kind = .local) throws(OffloadError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw OffloadError(.local, "\(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw OffloadError(errorKind, "\(path): \(String(cString: strerror(errno)))") }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
+            let e = errno
             close(fd)
-            throw OffloadError(.local, "\(path): \(String(cString: strerror(errno)))")
+            throw OffloadError(errorKind, "\(path): \(String(cString: strerror(e)))")
         }
         self.fd = fd
         self.size = Int64(st.st_size)
         self.path = path
+        self.errorKind = errorKind
     }
 
     deinit { close(fd) }
 
-    /// `count` bytes at `offset` (fewer only at the end of the file).
-    public func read(offset: Int64, count: Int) throws(OffloadError) -> Data {
-        try Self.read(fd: fd, path: path, offset: offset, count: count)
+    /// Asks the kernel to forget the file's cached pages (clean ones; call after an fsync), so
+    /// that what is read next comes from the storage, or the share's server, rather than from
+    /// this machine's memory of what was written. Advice only: where it is not honoured the read
+    /// still checks what the kernel holds.
+    public func dropCachedPages() {
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
     }
 
-    static func read(fd: Int32, path: String, offset: Int64, count: Int) throws(OffloadError) -> Data {
+    /// `count` bytes at `offset` (fewer only at the end of the file).
+    public func read(offset: Int64, count: Int) throws(OffloadError) -> Data {
+        try Self.read(fd: fd, path: path, offset: offset, count: count, errorKind: errorKind)
+    }
+
+    static func read(
+        fd: Int32, path: String, offset: Int64, count: Int, errorKind: OffloadError.Kind = .local
+    ) throws(OffloadError) -> Data {
         var data = Data(count: count)
         var done = 0
         let err: Int32 = data.withUnsafeMutableBytes { buf -> Int32 in
@@ -125,7 +140,7 @@ public struct FileReader: ~Copyable {
             }
             return 0
         }
-        if err != 0 { throw OffloadError(.local, "\(path): read: \(String(cString: strerror(err)))") }
+        if err != 0 { throw OffloadError(errorKind, "\(path): read: \(String(cString: strerror(err)))") }
         if done < count { data.removeSubrange(done..<count) }
         return data
     }

@@ -154,6 +154,50 @@ struct DirectoryTargetTests {
         #expect(FileManager.default.contents(atPath: share + "/" + obj.key) != Data(bytes))
     }
 
+    @Test("the read-back is not served from the pages the copy was written from")
+    func readBackPastPageCache() throws {
+        // Built on the package's folder, not /tmp, which may be a tmpfs (where RAM is the storage
+        // and there is no cache to drop).
+        let d = FileManager.default.currentDirectoryPath + "/.build/bodycam-dropcache-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        // The file system holding it, from the longest mount point that contains it.
+        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        var fsType: String?
+        var longest = -1
+        for line in mounts.split(separator: "\n") {
+            let f = line.split(separator: " ").map(String.init)
+            guard f.count > 2 else { continue }
+            let point = f[1] == "/" ? "/" : f[1] + "/"
+            if (d + "/").hasPrefix(point) && point.count > longest { (fsType, longest) = (f[2], point.count) }
+        }
+        guard let fsType, fsType != "tmpfs", fsType != "ramfs" else { return }
+        let path = d + "/f"
+        let size = 4 << 20
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        #expect(fd >= 0)
+        let bytes = [UInt8](repeating: 0x5a, count: size)
+        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, size) } == size)
+        #expect(fsync(fd) == 0)
+        close(fd)
+        func residentPages() -> Int {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            defer { close(fd) }
+            guard let m = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), m != MAP_FAILED else { return -1 }
+            defer { munmap(m, size) }
+            var vec = [UInt8](repeating: 0, count: size / Int(getpagesize()))
+            guard mincore(m, size, &vec) == 0 else { return -1 }
+            return vec.reduce(0) { $0 + Int($1 & 1) }
+        }
+        let before = residentPages()
+        let reader = try FileReader(path: path, errorKind: .unavailable)
+        reader.dropCachedPages()
+        let after = residentPages()
+        #expect(before > 0 && after < before / 4, "resident pages before \(before), after \(after)")
+        // Reading still gives the file.
+        #expect(try reader.sha256() == Array(SHA256.hash(data: Data(bytes))))
+    }
+
     @Test("a missing share is unavailable; cancelling leaves no partial file")
     func missingAndCancelled() throws {
         let d = try scratch()
