@@ -222,6 +222,20 @@ public enum ClipID {
         return "\(deviceID)-\(UTCFormat.compact(unixSeconds))-\(padded)"
     }
 
+    /// The clip id of a file named `<clip-id><suffix>`; nil for other names, and for names whose
+    /// id part holds a dot (an export's `<clip-id>.export.mp4`, a temporary file): clip ids never
+    /// do, since device ids cannot.
+    public static func of(fileName name: String, suffix: String) -> String? {
+        guard name.hasSuffix(suffix) else { return nil }
+        let id = name.dropLast(suffix.count)
+        return id.isEmpty || id.contains(".") ? nil : String(id)
+    }
+
+    /// The clip id of a clip's media file (`<clip-id>.mp4`, or `<clip-id>.mp4.age` sealed).
+    public static func of(mediaFile name: String) -> String? {
+        of(fileName: name, suffix: ".mp4.age") ?? of(fileName: name, suffix: ".mp4")
+    }
+
     /// Device ids go into file names and object keys: letters, digits, '-' and '_' only.
     public static func isValidDeviceID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 48

@@ -319,12 +319,9 @@ final class Offloader: @unchecked Sendable {
         var stuck = Set<String>()
         let marks = Set(FileSystem.list(stateDirectory).filter { $0.hasSuffix(".verified") }.map { String($0.dropLast(9)) })
         // Clip ids have no dots: other files (an export's manifest, a temporary file) are not clips.
-        func ids(_ names: [String], _ suffix: String) -> Set<String> {
-            Set(names.filter { $0.hasSuffix(suffix) }.map { String($0.dropLast(suffix.count)) }.filter { !$0.isEmpty && !$0.contains(".") })
-        }
-        let journals = ids(FileSystem.list(data.journal), ".jsonl")
+        let journals = Set(FileSystem.list(data.journal).compactMap { ClipID.of(fileName: $0, suffix: ".jsonl") })
         let clipNames = FileSystem.list(data.clips)
-        let manifests = ids(clipNames, ".json")
+        let manifests = Set(clipNames.compactMap { ClipID.of(fileName: $0, suffix: ".json") })
         for id in manifests where !marks.contains(id) {
             // With its journal it is being closed, or it closed while the journal's removal was cut
             // short, which the next start tidies up (sending it before then could leave a journal
@@ -339,7 +336,7 @@ final class Offloader: @unchecked Sendable {
             }
         }
         stuck.formUnion(journals.subtracting(manifests))
-        stuck.formUnion(ids(clipNames, ".mp4").union(ids(clipNames, ".mp4.age")).subtracting(manifests).subtracting(journals).subtracting(marks))
+        stuck.formUnion(Set(clipNames.compactMap(ClipID.of(mediaFile:))).subtracting(manifests).subtracting(journals).subtracting(marks))
         // Looked at again one by one, open state first: a clip that was being written, or closed
         // while the folders were listed, is not blocked.
         var reasons: [String: String] = [:]

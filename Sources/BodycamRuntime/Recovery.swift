@@ -47,11 +47,7 @@ package enum Recovery {
     /// footage; it is removed (and audited by the caller) rather than left to block the queue.
     static func removeOrphans(in data: DataDirectory, logger: Logger) -> [Recovered] {
         FileSystem.list(data.clips).compactMap { name -> Recovered? in
-            let id: String
-            if name.hasSuffix(".mp4.age") { id = String(name.dropLast(8)) } else if name.hasSuffix(".mp4") {
-                id = String(name.dropLast(4))
-            } else { return nil }
-            guard !id.hasSuffix(".export"), !FileSystem.exists(data.clips + "/" + id + ".json"),
+            guard let id = ClipID.of(mediaFile: name), !FileSystem.exists(data.clips + "/" + id + ".json"),
                 !FileSystem.exists(data.journal + "/" + id + ".jsonl")
             else { return nil }
             let path = data.clips + "/" + name

@@ -44,4 +44,19 @@ struct ClipIDTests {
     func deviceIDValidation(id: String, valid: Bool) {
         #expect(ClipID.isValidDeviceID(id) == valid)
     }
+
+    @Test("a file's clip id: media (sealed or not), manifests and journals; exports and temporaries are not clips")
+    func fromFileNames() {
+        let id = "cam-20261127T120001Z-0001"
+        #expect(ClipID.of(mediaFile: id + ".mp4") == id)
+        #expect(ClipID.of(mediaFile: id + ".mp4.age") == id)
+        #expect(ClipID.of(fileName: id + ".json", suffix: ".json") == id)
+        #expect(ClipID.of(fileName: id + ".jsonl", suffix: ".jsonl") == id)
+        #expect(ClipID.of(mediaFile: id + ".export.mp4") == nil)
+        #expect(ClipID.of(fileName: id + ".export.json", suffix: ".json") == nil)
+        #expect(ClipID.of(fileName: "." + id + ".json.tmp", suffix: ".json") == nil)
+        #expect(ClipID.of(fileName: id + ".jsonl.damaged", suffix: ".jsonl") == nil)
+        #expect(ClipID.of(mediaFile: ".mp4") == nil)
+        #expect(ClipID.of(mediaFile: id + ".tail.age") == nil)
+    }
 }
