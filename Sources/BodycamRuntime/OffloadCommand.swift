@@ -71,8 +71,9 @@ public enum OffloadCommand {
         // A clip cut short by a power cut has a journal and no manifest yet, and the queue only
         // takes finished clips: finish it first, exactly as the next `run` would.
         let recovered = Recovery.recoverInterrupted(data, identity: identity, logger: logger)
-        if !recovered.isEmpty { logger.warning("recovered \(recovered.count) interrupted clip(s)") }
-        for r in recovered { _ = sink("recovered", r.auditDetails, true) }
+        let repaired = recovered.filter { !$0.leftoverOnly }.count
+        if repaired > 0 { logger.warning("recovered \(repaired) interrupted clip(s)") }
+        for r in recovered { _ = sink(r.auditEvent, r.auditDetails, true) }
         let offloader = Offloader(
             settings: settings, target: target, data: data, deviceID: deviceID, logger: logger, audit: sink,
             indicate: { _ in })

@@ -23,14 +23,25 @@ package enum Recovery {
         var discarded = false
         /// The journal did not verify or read to its end; it was kept under this name.
         var damagedJournal: String?
+        /// The clip was already finalised (its manifest exists): nothing was recovered, only a
+        /// journal left beside it that is not the manifest's own was kept (`damagedJournal`).
+        var leftoverOnly = false
 
-        /// What the audit log's `recovered` entry says about it.
+        /// The audit log's event for it.
+        var auditEvent: String { leftoverOnly ? "journal_kept" : "recovered" }
+
+        /// What the audit log's entry says about it.
         var auditDetails: [String: String] {
+            if leftoverOnly {
+                return ["clip": clipID, "journal": "left beside its manifest and not the manifest's own (\(reason ?? "damaged")); kept as \(damagedJournal ?? "?")"]
+            }
             var d = ["clip": clipID, "duration": String(format: "%.3f", duration), "cut_bytes": "\(cutBytes)"]
             if discarded { d["discarded"] = "no footage: created before its journal" }
             if let damagedJournal { d["journal"] = "damaged, kept as \(damagedJournal)" }
             return d
         }
+        /// Why a leftover journal was kept.
+        var reason: String?
     }
 
     static func recoverInterrupted(_ data: DataDirectory, identity: DeviceIdentity?, logger: Logger) -> [Recovered] {
@@ -85,22 +96,21 @@ package enum Recovery {
         let manifestPath = clips + "/" + id + ".json"
         if FileSystem.exists(manifestPath) {
             // Closed properly, or repaired, and only the journal's removal was cut short. A
-            // damaged journal (its rename was what did not happen) is still kept.
-            if let text = FileManager.default.contents(atPath: journalPath),
-                case let leftover = read(text, name: name, identity: identity, clipID: id, logger: logger),
-                let damage = leftover.damage,
-                // Intact when it is, line for line, the manifest's own signed journal (only the
-                // device key changed since).
-                leftover.entries.count != text.split(separator: 0x0a, omittingEmptySubsequences: true).count
-                    || (try? Canonical.decoder().decode(ClipManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath))))?.journal
-                        != leftover.entries
-            {
-                rename(journalPath, journalPath + ".damaged")
-                logger.error("clip \(id): leftover journal damaged (\(damage)); kept as \(name).damaged")
-            } else {
-                unlink(journalPath)
-                removeTails(of: id, in: journalDir, keeping: nil)
+            // damaged journal (its rename was what did not happen) is still kept, and audited.
+            guard let text = FileManager.default.contents(atPath: journalPath) else { return nil }
+            let leftover = read(text, name: name, identity: identity, clipID: id, logger: logger)
+            if let damage = leftover.damage, !isOwnJournal(leftover, manifestPath: manifestPath) {
+                let kept = name + ".damaged"
+                guard rename(journalPath, journalPath + ".damaged") == 0 else {
+                    logger.error("clip \(id): leftover journal damaged (\(damage)); cannot keep it as \(kept): \(String(cString: strerror(errno))); left in place")
+                    return nil
+                }
+                FileSystem.syncDirectory(containing: journalPath)
+                logger.error("clip \(id): leftover journal damaged (\(damage)); kept as \(kept)")
+                return Recovered(clipID: id, duration: 0, cutBytes: 0, damagedJournal: kept, leftoverOnly: true, reason: damage)
             }
+            unlink(journalPath)
+            removeTails(of: id, in: journalDir, keeping: nil)
             FileSystem.syncDirectory(containing: journalPath)
             return nil
         }
@@ -241,7 +251,7 @@ package enum Recovery {
     /// but nothing is cut from the media, no tail is removed, and the journal is kept for
     /// inspection: bytes the journal cannot vouch for are still footage.
     static func read(_ text: Data, name: String, identity: DeviceIdentity?, clipID: String, logger: Logger)
-        -> (entries: [JournalEntry], verified: Int, damage: String?)
+        -> (entries: [JournalEntry], verified: Int, damage: String?, lines: Int)
     {
         var entries: [JournalEntry] = []
         var damage: String?
@@ -262,7 +272,20 @@ package enum Recovery {
             verified = first.index ?? entries.count
             damage = first.message
         }
-        return (entries, verified, damage)
+        return (entries, verified, damage, lines.count)
+    }
+
+    /// Whether a journal read whole is, line for line, the journal signed into the manifest at
+    /// `manifestPath`: then it is intact even when it no longer verifies (the device key changed
+    /// since the clip was closed).
+    static func isOwnJournal(
+        _ journal: (entries: [JournalEntry], verified: Int, damage: String?, lines: Int), manifestPath: String
+    ) -> Bool {
+        guard journal.entries.count == journal.lines,
+            let data = FileManager.default.contents(atPath: manifestPath),
+            let manifest = try? Canonical.decoder().decode(ClipManifest.self, from: data)
+        else { return false }
+        return manifest.journal == journal.entries
     }
 
     /// What recovery computes from the journal's numbers: where the plaintext ends (the last

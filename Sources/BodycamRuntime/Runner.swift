@@ -109,8 +109,9 @@ public enum Runner {
             return ExitCode.failure
         }
         let recovered = Recovery.recoverInterrupted(data, identity: evidence.identity, logger: logger)
-        if !recovered.isEmpty { logger.warning("recovered \(recovered.count) interrupted clip(s)") }
-        for r in recovered { evidence.record("recovered", r.auditDetails) }
+        let repaired = recovered.filter { !$0.leftoverOnly }.count
+        if repaired > 0 { logger.warning("recovered \(repaired) interrupted clip(s)") }
+        for r in recovered { evidence.record(r.auditEvent, r.auditDetails) }
 
         let system: RecordingSystem
         do {

@@ -88,9 +88,14 @@ struct JournalRecoveryTests {
         #expect(!FileManager.default.fileExists(atPath: journal + ".damaged"))
         // One that differs from it is kept.
         try (text + "{\"garbage\": 1}\n" + text).write(toFile: journal, atomically: false, encoding: .utf8)
-        _ = Recovery.recover(
+        let kept = Recovery.recover(
             journal: journal, clips: data.clips, identity: identity, reason: "power-loss", logger: Logger(label: "test"))
         #expect(FileManager.default.fileExists(atPath: journal + ".damaged"))
+        #expect(!FileManager.default.fileExists(atPath: journal))
+        // ... and audited as kept, not as a recovered clip.
+        #expect(kept?.leftoverOnly == true && kept?.auditEvent == "journal_kept")
+        #expect(kept?.damagedJournal == Self.id + ".jsonl.damaged")
+        #expect(kept?.auditDetails["journal"]?.contains("unreadable") == true, "\(kept?.auditDetails ?? [:])")
         withExtendedLifetime(dir) {}
     }
 
