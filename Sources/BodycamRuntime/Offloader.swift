@@ -528,7 +528,11 @@ final class Offloader: @unchecked Sendable {
                 // Marked first, also when deleting at once: a delete cut short by a power cut is
                 // then finished later (`finishMarkedDeletes`) instead of leaving a manifest
                 // without media in the queue.
-                done = mark(item.name) && (settings.retention != .delete || delete(item, reason: "offloaded"))
+                // The mark also says whether a damaged journal went with it, so a later
+                // retention delete takes that too (and only when it was sent).
+                let sentDamaged = item.objects.contains { $0.path.hasSuffix(".jsonl.damaged") }
+                done = mark(item.name, damagedJournalSent: sentDamaged)
+                    && (settings.retention != .delete || delete(item, reason: "offloaded"))
             }
         }
         cond.withLock {
@@ -568,8 +572,9 @@ final class Offloader: @unchecked Sendable {
     }
 
     @discardableResult
-    private func mark(_ name: String) -> Bool {
-        let body = "{\"verified_utc\":\"\(UTCFormat.iso8601(SystemClock.realtime()))\",\"unix\":\(SystemClock.realtime())}\n"
+    private func mark(_ name: String, damagedJournalSent: Bool = false) -> Bool {
+        let extra = damagedJournalSent ? ",\"\(Self.damagedJournalSentKey)\":true" : ""
+        let body = "{\"verified_utc\":\"\(UTCFormat.iso8601(SystemClock.realtime()))\",\"unix\":\(SystemClock.realtime())\(extra)}\n"
         do {
             try StateFile.write(Data(body.utf8), to: stateDirectory + "/" + name + ".verified")
             return true
@@ -578,6 +583,9 @@ final class Offloader: @unchecked Sendable {
             return false
         }
     }
+
+    /// The `.verified` mark's key saying the clip's damaged journal was sent with it.
+    static let damagedJournalSentKey = "damaged_journal_sent"
 
     /// Deletes a verified clip's files in order (media, tail, manifest last: while the manifest is
     /// there the clip is still queued). Stops at the first file that will not go.
@@ -605,11 +613,16 @@ final class Offloader: @unchecked Sendable {
     /// The files a verified clip still has on the device, in delete order (media, tail,
     /// manifest last), for deleting after its mark.
     private func verifiedLeftovers(_ id: String) -> OffloadItem? {
-        // Not a damaged journal: it may predate sending it with the clip, so it is not known to be
-        // on the base station.
-        let names = [id + ".mp4.age", id + ".mp4", id + ".tail.age", id + ".json"]
-        let objects = names.map { data.clips + "/" + $0 }.filter { FileSystem.exists($0) }
-            .map { LocalObject(path: $0, key: "", contentType: "") }
+        // A damaged journal only when the mark says it went with the clip: one from before the
+        // clip was sent (or before journals were sent with clips) is not known to be on the base
+        // station.
+        var paths = [id + ".mp4.age", id + ".mp4", id + ".tail.age"].map { data.clips + "/" + $0 }
+        let markText = (try? String(contentsOfFile: stateDirectory + "/" + id + ".verified", encoding: .utf8)) ?? ""
+        if markText.contains("\"\(Self.damagedJournalSentKey)\":true") {
+            paths.append(data.journal + "/" + id + ".jsonl.damaged")
+        }
+        paths.append(data.clips + "/" + id + ".json")
+        let objects = paths.filter { FileSystem.exists($0) }.map { LocalObject(path: $0, key: "", contentType: "") }
         guard !objects.isEmpty else { return nil }
         return OffloadItem(kind: .clip, name: id, objects: objects, bytes: 0, priority: false, sortKey: id)
     }

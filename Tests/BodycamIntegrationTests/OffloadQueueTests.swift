@@ -189,5 +189,33 @@ struct OffloadQueueTests {
         #expect(!FileManager.default.fileExists(atPath: data.journal + "/" + id + ".jsonl.damaged"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: data.clips).isEmpty)
     }
-}
 
+    @Test("kept clips: a retention delete takes the damaged journal that was sent with the clip, and only that")
+    func damagedJournalRetention() throws {
+        var keep = OffloadSettings()
+        keep.retention = .untilSpaceNeeded
+        keep.keepFreeMiB = 10_000_000  // more than any test disk: every kept clip is due
+        let (dir, data, o, events) = try setUp(keep)
+        makeClip(data, seq: 1, start: 100, markers: 0)
+        let sent = "cam-7-20261127T120001Z-0001"
+        FileManager.default.createPlainFile(atPath: data.journal + "/" + sent + ".jsonl.damaged", contents: Data("a\n".utf8))
+        #expect(o.drain(attempts: 2).isEmpty)
+        // Sent and kept, its damaged journal too.
+        #expect(FileManager.default.fileExists(atPath: data.clips + "/" + sent + ".json"))
+        #expect(FileManager.default.fileExists(atPath: data.journal + "/" + sent + ".jsonl.damaged"))
+        // A clip sent without one; a damaged journal of its name turns up only afterwards.
+        makeClip(data, seq: 2, start: 200, markers: 0)
+        let later = "cam-7-20261127T120002Z-0002"
+        #expect(o.drain(attempts: 2).isEmpty)
+        FileManager.default.createPlainFile(atPath: data.journal + "/" + later + ".jsonl.damaged", contents: Data("b\n".utf8))
+        // The retention sweep: both clips are due.
+        _ = o.step()
+        #expect(events.lines.filter { $0.0 == "deleted" }.count == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data.clips).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: data.journal + "/" + sent + ".jsonl.damaged"))
+        #expect(FileManager.default.contents(atPath: data.journal + "/" + later + ".jsonl.damaged") == Data("b\n".utf8))
+        let deletedFiles = events.lines.filter { $0.0 == "deleted" }.map { $0.1["files"] ?? "" }
+        #expect(deletedFiles.contains { $0.contains(sent + ".jsonl.damaged") })
+        withExtendedLifetime(dir) {}
+    }
+}
