@@ -65,6 +65,20 @@ public struct ClipCursor: Sendable {
     /// Nanoseconds from the clip's start to `t`.
     public func mediaTime(_ t: MonotonicTime) -> Int64 { t - originTime }
 
+    /// Media time (ns from the origin, by capture time) where the audio cut so far ends; nil
+    /// before any audio was cut.
+    public var audioEndMediaTime: Int64? {
+        audioNextDecodeTime.map { ($0 + audioLeadTicks) * 1_000_000_000 / Int64(audioTicksPerSecond) }
+    }
+
+    /// The media time span (ns) at the end of what has been cut that has no audio, when the audio
+    /// ends more than `tolerance` before the picture (sound late or stalled when the clip
+    /// closed). Nil when it does not, or when no audio was cut at all.
+    public func audioMissingAtEnd(tolerance: Int64) -> Range<Int64>? {
+        guard let audioEnd = audioEndMediaTime, cutMediaTime - audioEnd > tolerance else { return nil }
+        return max(0, audioEnd)..<cutMediaTime
+    }
+
     /// Cuts a fragment of video entries up to (not including) `videoEnd` and audio captured
     /// before `until`. `videoEnd` is the next keyframe, or the ring's end when the clip ends or
     /// the camera has stalled. With no video to cut (the camera is lost), the fragment holds audio

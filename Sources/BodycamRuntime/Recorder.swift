@@ -246,8 +246,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         state.withLock { s in
             s.audioGapCount += 1
             guard var clip = s.clip else { return }
+            // A gap that began before this clip (late news of the clip before a rollover) counts
+            // from the clip's start.
             let start = Nanos.toSeconds(clip.cursor.mediaTime(time))
-            let span = ClipManifest.Span(start: start, end: start + seconds, reason: "capture gap")
+            guard start + seconds > 0 else { return }
+            let span = ClipManifest.Span(start: max(0, start), end: start + seconds, reason: "capture gap")
             clip.audioGaps.append(span)
             s.clip = clip
             writer.submit(.gap(clipID: clip.id, video: false, span))
@@ -729,6 +732,19 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     audioEnd: plan.audio.upperBound, dropped: droppedSoFar(s, clip), audioStartsAt: audioStarts)))
     }
 
+    /// The span at a closing clip's end with no sound (`ClipCursor.audioMissingAtEnd`), nil when
+    /// there is none or the clip has no audio at all (its manifest's packet count says so).
+    static func audioMissingAtEnd(_ cursor: ClipCursor) -> ClipManifest.Span? {
+        guard let gap = cursor.audioMissingAtEnd(tolerance: audioTailTolerance) else { return nil }
+        return ClipManifest.Span(
+            start: Nanos.toSeconds(gap.lowerBound), end: Nanos.toSeconds(gap.upperBound),
+            reason: "audio late at the clip's end")
+    }
+
+    /// Sound may end this much before the picture without a gap being recorded (packets are 10 to
+    /// 20 ms; the cut takes audio captured before the clip's end).
+    static let audioTailTolerance = Nanos.milliseconds(250)
+
     /// The open clip's dropped frames so far.
     private func droppedSoFar(_ s: borrowing State, _ clip: borrowing OpenClip) -> ClipManifest.DroppedFrames {
         ClipManifest.DroppedFrames(
@@ -737,7 +753,16 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     }
 
     private func closeClip(_ s: inout State, reason: String, next: String?) {
-        guard let clip = s.clip else { return }
+        guard var clip = s.clip else { return }
+        if settings.audio != nil, let tail = Self.audioMissingAtEnd(clip.cursor) {
+            // Sound that had not arrived when the clip closed (the microphone stalled just
+            // before a rollover or a stop) cannot join it later: say so rather than leave the
+            // audio track silently shorter than the picture.
+            clip.audioGaps.append(tail)
+            s.audioGapCount += 1
+            writer.submit(.gap(clipID: clip.id, video: false, tail))
+            logger.warning("clip \(clip.id): no sound from \(String(format: "%.3f", tail.start)) s to its end (audio late)")
+        }
         let audio = settings.audio.map { a in
             ClipManifest.AudioInfo(
                 sampleRate: a.sampleRate, channels: a.channels, bitrate: settings.audioBitrate,

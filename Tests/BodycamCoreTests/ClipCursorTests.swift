@@ -96,6 +96,29 @@ struct ClipCursorTests {
         #expect(c.nextVideoSeq == 75)
     }
 
+    @Test("audio that stops before the picture is reported at the clip's end, jitter is not")
+    func audioMissingAtEnd() throws {
+        let video = videoRing(count: 75)
+        let origin = frameTime(0)
+        // Sound from 0.1 s up to 2.0 s of a 3 s clip (the microphone stalled), with a lead (pre-skip).
+        let short = audioRing(audioTimes(origin: origin, fromMs: 100, toMs: 2000))
+        var c = cursor(video, originSeq: 0, audioFrom: origin, lead: 312)
+        #expect(c.audioMissingAtEnd(tolerance: Nanos.milliseconds(250)) == nil)  // nothing cut yet
+        _ = cutAll(&c, video, short)
+        #expect(c.cutMediaTime == 75 * frameNs)
+        #expect(c.audioEndMediaTime == Nanos.milliseconds(2000))
+        #expect(c.audioMissingAtEnd(tolerance: Nanos.milliseconds(250)) == Nanos.milliseconds(2000)..<(75 * frameNs))
+        // Sound to within a packet of the end: nothing missing.
+        let whole = audioRing(audioTimes(origin: origin, fromMs: 0, toMs: 2980))
+        var d = cursor(video, originSeq: 0, audioFrom: origin)
+        _ = cutAll(&d, video, whole)
+        #expect(d.audioMissingAtEnd(tolerance: Nanos.milliseconds(250)) == nil)
+        // No sound at all: not a gap at the end (the packet count says it).
+        var e = cursor(video, originSeq: 0, audioFrom: origin)
+        _ = cutAll(&e, video, audioRing([]))
+        #expect(e.audioEndMediaTime == nil && e.audioMissingAtEnd(tolerance: 0) == nil)
+    }
+
     @Test("nothing to cut gives nil and changes nothing")
     func nothingToCut() throws {
         let video = videoRing(count: 60)

@@ -89,6 +89,9 @@ struct RecordingTests {
         #expect(m["file"] as? String == (sealed as NSString).lastPathComponent)
         #expect(m["interrupted"] as? Bool == false)
         #expect(m["end_reason"] as? String == "button")
+        // Sound and picture run to the end together: no gap is recorded.
+        #expect((m["audio_gaps"] as? [Any])?.isEmpty == true, "\(m["audio_gaps"] ?? "none")")
+        #expect((m["video_gaps"] as? [Any])?.isEmpty == true, "\(m["video_gaps"] ?? "none")")
         // ~8 s of pre-event (the buffer since start-up), then 10–13 s after the press: the clip
         // ends when the 3 s hold is recognised, so it keeps what happened during the hold.
         let triggered = try #require(double(m["triggered_at"]))
