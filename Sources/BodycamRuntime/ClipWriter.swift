@@ -83,6 +83,9 @@ protocol ClipWriterDelegate: AnyObject, Sendable {
     func fragmentDone(_ job: FragmentJob, error: SystemError?)
     /// A clip's manifest is final.
     func clipClosed(_ manifest: ClipManifest, path: String)
+    /// A clip whose writing failed has ended: finalised as recovery would after a power cut
+    /// (`finalised`), or left for the next start. Either way the offload queue has news.
+    func clipEndedEarly(_ clipID: String, finalised: Bool)
 }
 
 /// Writes clips on its own thread: media file (plain or sealed), signed journal, signed
@@ -352,15 +355,22 @@ final class ClipWriter: @unchecked Sendable {
             if let jfd = clip.journalFD { Syscall.close(jfd) }
             // What only the recorder knows (every gap, even one the journal refused; the next
             // clip) goes into that manifest too.
+            let finalised: Bool
             if let jp = clip.journalPath,
                 Recovery.recover(
                     journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
                     reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger) != nil
             {
                 logger.error("clip \(c.clipID) ended early: \(failure)")
+                finalised = true
             } else {
                 logger.critical("clip \(c.clipID) ended early (\(failure)) and could not be finalised; its files stay for the next start")
+                finalised = false
             }
+            // No longer open before the queue looks: it is then ready to send, or reported as
+            // blocked, rather than passed over as a clip still being written.
+            openIDs.withLock { _ = $0.remove(c.clipID) }
+            delegate?.clipEndedEarly(c.clipID, finalised: finalised)
             return
         }
         var m = clip.manifest

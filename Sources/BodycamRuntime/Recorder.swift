@@ -482,6 +482,12 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         onClipClosed?()
     }
 
+    /// Not counted as closed (`encode` takes a count of one as its output written whole); the
+    /// offload queue is told, so a finalised clip is sent and one left over shows as blocked.
+    func clipEndedEarly(_ clipID: String, finalised: Bool) {
+        onClipClosed?()
+    }
+
     /// Told when a clip is final (the offload queue has something new).
     var onClipClosed: (@Sendable () -> Void)?
 
