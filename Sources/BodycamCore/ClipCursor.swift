@@ -40,6 +40,9 @@ public struct ClipCursor: Sendable {
     public private(set) var audioNextDecodeTime: Int64?
     /// Media time (ns from origin) the clip has been cut up to.
     public private(set) var cutMediaTime: Int64 = 0
+    /// Media time (ns from origin) up to which the last cut took audio (its `until`): at a stop
+    /// this is the stop, which can lie before the video's end (the next frame's capture time).
+    public private(set) var audioCutUntil: Int64 = 0
 
     /// Audio whose capture time disagrees with the continuous timeline by more than this is
     /// re-anchored at its capture time (a gap the device reported, or clock drift caught up).
@@ -75,8 +78,10 @@ public struct ClipCursor: Sendable {
     /// ends more than `tolerance` before the picture (sound late or stalled when the clip
     /// closed). Nil when it does not, or when no audio was cut at all.
     public func audioMissingAtEnd(tolerance: Int64) -> Range<Int64>? {
-        guard let audioEnd = audioEndMediaTime, cutMediaTime - audioEnd > tolerance else { return nil }
-        return max(0, audioEnd)..<cutMediaTime
+        // Audio is only owed up to where the cuts took it, not up to the next video frame.
+        let owed = min(cutMediaTime, audioCutUntil)
+        guard let audioEnd = audioEndMediaTime, owed - audioEnd > tolerance else { return nil }
+        return max(0, audioEnd)..<owed
     }
 
     /// Cuts a fragment of video entries up to (not including) `videoEnd` and audio captured
@@ -144,6 +149,7 @@ public struct ClipCursor: Sendable {
             endMediaTime: max(start, endNs)
         )
         cutMediaTime = plan.endMediaTime
+        audioCutUntil = until - originTime
         nextVideoSeq = videoEnd
         nextAudioSeq = aEnd
         return plan

@@ -357,9 +357,9 @@ final class ClipWriter: @unchecked Sendable {
             // clip) goes into that manifest too.
             let finalised: Bool
             if let jp = clip.journalPath,
-                Recovery.recover(
+                let r = Recovery.recover(
                     journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
-                    reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger) != nil
+                    reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger), !r.leftoverOnly
             {
                 logger.error("clip \(c.clipID) ended early: \(failure)")
                 finalised = true

@@ -113,6 +113,16 @@ struct ClipCursorTests {
         var d = cursor(video, originSeq: 0, audioFrom: origin)
         _ = cutAll(&d, video, whole)
         #expect(d.audioMissingAtEnd(tolerance: Nanos.milliseconds(250)) == nil)
+        // A stop at 2.0 s whose next frame comes 0.6 s later (a slow camera): audio is owed only
+        // up to the stop, so nothing is missing.
+        let sparse = videoRing([0, 25, 50, 65])
+        let toStop = audioRing(audioTimes(origin: origin, fromMs: 0, toMs: 2000))
+        var f = cursor(sparse, originSeq: 0, audioFrom: origin)
+        _ = try cut(&f, sparse, toStop, 1, frameTime(25))
+        _ = try cut(&f, sparse, toStop, 2, frameTime(50))
+        _ = try cut(&f, sparse, toStop, 3, frameTime(50) + 1)
+        #expect(f.cutMediaTime == 65 * frameNs)
+        #expect(f.audioMissingAtEnd(tolerance: Nanos.milliseconds(250)) == nil)
         // No sound at all: not a gap at the end (the packet count says it).
         var e = cursor(video, originSeq: 0, audioFrom: origin)
         _ = cutAll(&e, video, audioRing([]))
