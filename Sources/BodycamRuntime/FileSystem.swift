@@ -139,6 +139,29 @@ package enum FileSystem {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
     }
 
+    /// The whole of `path` when it is a regular file of at most `limit` bytes. Anything else is
+    /// not read (a device or FIFO could block or never end; a runaway file would fill RAM): the
+    /// error says which.
+    static func readRegularFile(_ path: String, limit: Int) throws(SystemError) -> Data {
+        let fd = try Syscall.retrying("open", path: path) {
+            open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        }
+        defer { Syscall.close(fd) }
+        var st = stat()
+        try Syscall.retrying("fstat", path: path) { fstat(fd, &st) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw SystemError(op: "read (not a regular file)", errno: EINVAL, path: path) }
+        guard st.st_size <= limit else { throw SystemError(op: "read (over \(limit) bytes)", errno: EFBIG, path: path) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, Int(st.st_size)), alignment: 16)
+        defer { buffer.deallocate() }
+        var done = 0
+        while done < Int(st.st_size) {
+            let n = try Syscall.retrying("read", path: path) { read(fd, buffer.baseAddress! + done, Int(st.st_size) - done) }
+            if n == 0 { break }
+            done += n
+        }
+        return Data(UnsafeRawBufferPointer(rebasing: buffer[0..<done]))
+    }
+
     static func size(_ path: String) -> Int? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }

@@ -97,7 +97,7 @@ package enum Recovery {
         if FileSystem.exists(manifestPath) {
             // Closed properly, or repaired, and only the journal's removal was cut short. A
             // damaged journal (its rename was what did not happen) is still kept, and audited.
-            guard let text = FileManager.default.contents(atPath: journalPath) else { return nil }
+            guard let text = readJournal(journalPath, logger: logger) else { return nil }
             let leftover = read(text, name: name, identity: identity, clipID: id, logger: logger)
             if let damage = leftover.damage, !isOwnJournal(leftover, manifestPath: manifestPath) {
                 let kept = name + ".damaged"
@@ -114,7 +114,7 @@ package enum Recovery {
             FileSystem.syncDirectory(containing: journalPath)
             return nil
         }
-        guard let text = FileManager.default.contents(atPath: journalPath) else { return nil }
+        guard let text = readJournal(journalPath, logger: logger) else { return nil }
         let journal = read(text, name: name, identity: identity, clipID: id, logger: logger)
         let damage = journal.damage
         guard let header = journal.entries.first, header.type == "clip", var m = header.header else {
@@ -274,6 +274,21 @@ package enum Recovery {
         }
         return (entries, verified, damage, lines.count)
     }
+
+    /// A journal's bytes, or nil (logged; the journal is left in place for inspection) when it
+    /// cannot be read or is no journal: not a regular file, or larger than any journal gets.
+    static func readJournal(_ path: String, logger: Logger) -> Data? {
+        do {
+            return try FileSystem.readRegularFile(path, limit: journalLimit)
+        } catch {
+            logger.error("journal \((path as NSString).lastPathComponent) not read (\(error)); left in place for inspection")
+            return nil
+        }
+    }
+
+    /// Far above a real journal: one signed line of a few hundred bytes per second of footage,
+    /// and a clip rolls over within hours.
+    static let journalLimit = 64 << 20
 
     /// Whether a journal read whole is, line for line, the journal signed into the manifest at
     /// `manifestPath`: then it is intact even when it no longer verifies (the device key changed

@@ -1,3 +1,4 @@
+import BodycamAdapters
 import BodycamCore
 import BodycamEvidence
 import Foundation
@@ -116,6 +117,30 @@ struct JournalRecoveryTests {
         #expect(m.droppedFrames == .init(capture: 2, pipeline: 6))
         #expect(m.videoGaps.count == 1 && m.audioGaps.count == 1)
         #expect(m.journal.filter { $0.type == "video_gap" }.compactMap(\.gap?.start) == [1.5, 5.5])
+        withExtendedLifetime(dir) {}
+    }
+
+    @Test("a journal that is a FIFO, a link to a device, or too large is not read; it is left in place")
+    func journalNotAFile() throws {
+        let dir = TemporaryDirectory("bodycam-journal")
+        let data = DataDirectory(dir.path + "/data")
+        try data.prepare()
+        let fifo = data.journal + "/cam-7-20261127T120001Z-0001.jsonl"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let link = data.journal + "/cam-7-20261127T120002Z-0002.jsonl"
+        #expect(symlink("/dev/zero", link) == 0)
+        let big = data.journal + "/cam-7-20261127T120003Z-0003.jsonl"
+        #expect(FileManager.default.createFile(atPath: big, contents: nil))
+        #expect(truncate(big, off_t(Recovery.journalLimit + 1)) == 0)
+        // Returns (reading the FIFO would block, /dev/zero never ends) and touches nothing.
+        let recovered = Recovery.recoverInterrupted(data, identity: nil, logger: Logger(label: "test"))
+        #expect(recovered.isEmpty)
+        for path in [fifo, link, big] {
+            var st = stat()
+            #expect(lstat(path, &st) == 0, "\(path) removed")
+        }
+        #expect(throws: SystemError.self) { try FileSystem.readRegularFile(big, limit: Recovery.journalLimit) }
+        #expect(try FileSystem.readRegularFile(big, limit: Recovery.journalLimit + 1).count == Recovery.journalLimit + 1)
         withExtendedLifetime(dir) {}
     }
 }
