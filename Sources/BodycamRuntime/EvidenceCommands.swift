@@ -121,11 +121,11 @@ extension EvidenceCommands {
         }
         do {
             let reader = try AgeStreamReader(path: clip, identities: identities)
-            try reader.decrypt(allowTruncated: !sealed.finalChunk, toFileDescriptor: fd)
+            _ = try reader.decrypt(allowTruncated: !sealed.finalChunk, toFileDescriptor: fd)
             if let tail = sealed.tail {
                 let tailPath = ((clip as NSString).deletingLastPathComponent as NSString).appendingPathComponent(tail.file)
                 let t = try AgeStreamReader(path: tailPath, identities: identities)
-                try t.decrypt(allowTruncated: false, toFileDescriptor: fd)
+                _ = try t.decrypt(allowTruncated: false, toFileDescriptor: fd)
             }
         } catch {
             return fail("cannot decrypt: \(error)")
