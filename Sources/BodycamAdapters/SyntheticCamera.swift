@@ -112,6 +112,10 @@ public final class SyntheticMicrophone: AudioSource, @unchecked Sendable {
     private var produced: Int64 = 0
     private var start: Int64 = 0
     private let state = Mutex(State())
+    /// A fault to test against: once, this many seconds after the first sample, the next
+    /// `loss.seconds` of sound are never delivered (an overrun, as ALSA reports with `-EPIPE`).
+    public let loss: (after: Double, seconds: Double)?
+    private var lost = false
 
     private struct State {
         var stopped = false
@@ -120,9 +124,10 @@ public final class SyntheticMicrophone: AudioSource, @unchecked Sendable {
 
     public init(
         sampleRate: Int, channels: Int, clockErrorPPM: Double = 0, seed: UInt64 = 1, speed: Double = 1,
-        syncMarks: Bool = false
+        syncMarks: Bool = false, loss: (after: Double, seconds: Double)? = nil
     ) {
         self.syncMarks = syncMarks
+        self.loss = loss
         self.sampleRate = sampleRate
         self.channels = channels
         self.clockErrorPPM = clockErrorPPM
@@ -140,6 +145,11 @@ public final class SyntheticMicrophone: AudioSource, @unchecked Sendable {
 
     public func read(into buffer: UnsafeMutableBufferPointer<Int16>, frames: Int) throws -> AudioRead? {
         if start == 0 { start = SystemClock.monotonic() }
+        if let loss, !lost, captureTime(ofSample: produced) - start >= Nanos.seconds(loss.after) {
+            // Captured by nobody: the samples of the lost stretch are skipped, in time as well.
+            lost = true
+            produced += Int64((loss.seconds * Double(sampleRate)).rounded())
+        }
         // The block is complete once its last sample has been captured.
         let ready = captureTime(ofSample: produced + Int64(frames))
         SystemClock.sleep(untilMonotonic: start + Int64(Double(ready - start) / speed))

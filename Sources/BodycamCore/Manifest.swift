@@ -313,7 +313,8 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     public var fragment: ClipManifest.Fragment?
     public var marker: ClipManifest.Marker?
     public var mute: ClipManifest.Span?
-    /// A stretch without picture ("video_gap") or filled with silence ("audio_gap").
+    /// A stretch without picture ("video_gap") or without the sound captured ("audio_gap": silence
+    /// in its place, or no sound at all at a clip's end).
     public var gap: ClipManifest.Span?
     /// The clip's dropped frames so far, on a "fragment" entry when they changed since the last.
     public var dropped: ClipManifest.DroppedFrames?

@@ -58,6 +58,10 @@ package struct BoardDescription: Sendable, Equatable {
         var bufferFrames: Int
         /// Synthetic microphone: beep at every whole second (A/V sync check).
         var syncMarks: Bool
+        /// Synthetic microphone, a fault to test against: once, `lossAfterSeconds` after its first
+        /// sample, `lossSeconds` of sound are never delivered (an overrun).
+        var lossAfterSeconds: Double? = nil
+        var lossSeconds: Double = 0
     }
 
     struct Buttons: Sendable, Equatable {
@@ -120,6 +124,17 @@ package struct BoardDescription: Sendable, Equatable {
                 throw m.fail("buffer_frames", "must hold at least two periods (\(2 * mic.periodFrames) frames)")
             }
             mic.syncMarks = try m.bool("sync_marks") ?? false
+            if let after = try m.double("loss_after_seconds", range: 0.1...86_400) {
+                guard mic.kind == .synthetic else {
+                    throw m.fail("loss_after_seconds", "is a fault of the synthetic microphone only")
+                }
+                guard let seconds = try m.double("loss_seconds", range: 0.05...60) else {
+                    throw m.fail("loss_after_seconds", "needs loss_seconds (how much sound is lost)")
+                }
+                (mic.lossAfterSeconds, mic.lossSeconds) = (after, seconds)
+            } else if m.line(of: "loss_seconds") != nil {
+                throw m.fail("loss_seconds", "needs loss_after_seconds (when the sound is lost)")
+            }
             try m.finish()
         }
         var buttons = Buttons(kind: "socket", lines: [:], options: GPIOLineOptions(activeLow: true, bias: "pull-up"))

@@ -16,7 +16,8 @@ enum WriterCommand: @unchecked Sendable {
     case fragment(FragmentJob)
     case marker(clipID: String, ClipManifest.Marker)
     case mute(clipID: String, ClipManifest.Span)
-    /// A stretch without picture (`video`) or filled with silence.
+    /// A stretch without picture (`video`) or without the sound captured (silence in its place, or
+    /// none at the clip's end).
     case gap(clipID: String, video: Bool, ClipManifest.Span)
     case close(ClipClosing)
     case audit(AuditEvent)
@@ -83,9 +84,9 @@ protocol ClipWriterDelegate: AnyObject, Sendable {
     func fragmentDone(_ job: FragmentJob, error: SystemError?)
     /// A clip's manifest is final.
     func clipClosed(_ manifest: ClipManifest, path: String)
-    /// A clip whose writing failed has ended: finalised as recovery would after a power cut
-    /// (`finalised`), or left for the next start. Either way the offload queue has news.
-    func clipEndedEarly(_ clipID: String, finalised: Bool)
+    /// A clip whose writing failed has ended: finalised as recovery would after a power cut, or
+    /// left for the next start (the writer logs which). Either way the offload queue has news.
+    func clipEndedEarly(_ clipID: String)
 }
 
 /// Writes clips on its own thread: media file (plain or sealed), signed journal, signed
@@ -355,22 +356,19 @@ final class ClipWriter: @unchecked Sendable {
             if let jfd = clip.journalFD { Syscall.close(jfd) }
             // What only the recorder knows (every gap, even one the journal refused; the next
             // clip) goes into that manifest too.
-            let finalised: Bool
             if let jp = clip.journalPath,
                 let r = Recovery.recover(
                     journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
                     reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger), !r.leftoverOnly
             {
                 logger.error("clip \(c.clipID) ended early: \(failure)")
-                finalised = true
             } else {
                 logger.critical("clip \(c.clipID) ended early (\(failure)) and could not be finalised; its files stay for the next start")
-                finalised = false
             }
             // No longer open before the queue looks: it is then ready to send, or reported as
             // blocked, rather than passed over as a clip still being written.
             openIDs.withLock { _ = $0.remove(c.clipID) }
-            delegate?.clipEndedEarly(c.clipID, finalised: finalised)
+            delegate?.clipEndedEarly(c.clipID)
             return
         }
         var m = clip.manifest

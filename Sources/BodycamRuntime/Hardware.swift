@@ -93,7 +93,7 @@ final class Hardware: @unchecked Sendable {
         case .synthetic:
             microphone = SyntheticMicrophone(
                 sampleRate: mic.sampleRate, channels: mic.channels, clockErrorPPM: mic.clockErrorPPM,
-                syncMarks: mic.syncMarks)
+                syncMarks: mic.syncMarks, loss: mic.lossAfterSeconds.map { ($0, mic.lossSeconds) })
         case .alsa:
             do {
                 microphone = try ALSAMicrophone(

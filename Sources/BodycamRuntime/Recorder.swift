@@ -100,9 +100,16 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var captureDroppedAtStart: Int
         var pipelineDroppedAtStart: Int
         var audioStartsAt: Double?
-        var audioGapsAtStart: Int
         var audioGaps: [ClipManifest.Span] = []
         var videoGaps: [ClipManifest.Span] = []
+    }
+
+    /// A stretch the camera or microphone did not capture, on the monotonic clock.
+    private struct CaptureGap {
+        var video: Bool
+        var from: MonotonicTime
+        var to: MonotonicTime
+        var reason: String
     }
 
     private struct State {
@@ -131,6 +138,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var audioPackets = 0
         var audioGapCount = 0
         var videoGapCount = 0
+        /// Capture gaps not yet older than the buffer, so a clip that later opens on buffered
+        /// footage (pre-event, or the far side of a rollover) lists them too.
+        var recentGaps: [CaptureGap] = []
         var bytesWindow: (start: MonotonicTime, bytes: Int, kbps: Double) = (.zero, 0, 0)
         var evictionsReported = 0
         var clockPair: ClockPair
@@ -245,15 +255,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     func audioGap(at time: MonotonicTime, seconds: Double) {
         state.withLock { s in
             s.audioGapCount += 1
-            guard var clip = s.clip else { return }
-            // A gap that began before this clip (late news of the clip before a rollover) counts
-            // from the clip's start.
-            let start = Nanos.toSeconds(clip.cursor.mediaTime(time))
-            guard start + seconds > 0 else { return }
-            let span = ClipManifest.Span(start: max(0, start), end: start + seconds, reason: "capture gap")
-            clip.audioGaps.append(span)
-            s.clip = clip
-            writer.submit(.gap(clipID: clip.id, video: false, span))
+            captureGap(&s, CaptureGap(video: false, from: time, to: time + Nanos.seconds(seconds), reason: "capture gap"))
         }
         logger.warning("audio gap of \(Int(seconds * 1000)) ms filled with silence")
         audit("fault", ["what": "audio gap", "milliseconds": "\(Int(seconds * 1000))"])
@@ -263,13 +265,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     func videoGap(from: MonotonicTime, to: MonotonicTime, reason: String) {
         state.withLock { s in
             s.videoGapCount += 1
-            guard var clip = s.clip else { return }
-            let start = Nanos.toSeconds(clip.cursor.mediaTime(from))
-            let end = Nanos.toSeconds(clip.cursor.mediaTime(to))
-            let span = ClipManifest.Span(start: max(0, start), end: max(0, end), reason: reason)
-            clip.videoGaps.append(span)
-            s.clip = clip
-            writer.submit(.gap(clipID: clip.id, video: true, span))
+            captureGap(&s, CaptureGap(video: true, from: from, to: to, reason: reason))
         }
         logger.warning("video gap of \(Int(Nanos.toSeconds(to - from) * 1000)) ms: \(reason)")
         audit("fault", ["what": "video gap", "reason": reason, "milliseconds": "\(Int(Nanos.toSeconds(to - from) * 1000))"])
@@ -484,7 +480,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     /// Not counted as closed (`encode` takes a count of one as its output written whole); the
     /// offload queue is told, so a finalised clip is sent and one left over shows as blocked.
-    func clipEndedEarly(_ clipID: String, finalised: Bool) {
+    func clipEndedEarly(_ clipID: String) {
         onClipClosed?()
     }
 
@@ -492,6 +488,39 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     var onClipClosed: (@Sendable () -> Void)?
 
     // MARK: - Inside the lock
+
+    /// Lists a capture gap in the open clip, and keeps it for a clip that opens later on footage
+    /// already buffered.
+    private func captureGap(_ s: inout State, _ gap: CaptureGap) {
+        let oldest = s.buffer.video.isEmpty ? gap.from : s.buffer.video[s.buffer.video.firstSeq].time
+        s.recentGaps.removeAll { $0.to < oldest }
+        if s.recentGaps.count >= Self.recentGapLimit { s.recentGaps.removeFirst() }
+        s.recentGaps.append(gap)
+        listCaptureGap(&s, gap)
+    }
+
+    /// Gaps kept for clips still to open; a camera that flaps faster than this within one
+    /// buffer's length has its oldest gaps listed only in the log and audit.
+    static let recentGapLimit = 32
+
+    /// The part of `gap` inside the open clip (its picture from the first frame; its sound from
+    /// where sound begins), in the manifest and journal.
+    private func listCaptureGap(_ s: inout State, _ gap: CaptureGap) {
+        guard let clip = s.clip else { return }
+        let from = max(gap.from, gap.video ? clip.cursor.originTime : clip.cursor.audioFrom)
+        guard gap.to > from else { return }
+        listGap(&s, video: gap.video, ClipManifest.Span(
+            start: Nanos.toSeconds(clip.cursor.mediaTime(from)), end: Nanos.toSeconds(clip.cursor.mediaTime(gap.to)),
+            reason: gap.reason))
+    }
+
+    /// Adds a span to the open clip's gap list; journaled first, so recovery keeps it.
+    private func listGap(_ s: inout State, video: Bool, _ span: ClipManifest.Span) {
+        guard var clip = s.clip else { return }
+        if video { clip.videoGaps.append(span) } else { clip.audioGaps.append(span) }
+        s.clip = clip
+        writer.submit(.gap(clipID: clip.id, video: video, span))
+    }
 
     private func gesture(_ s: inout State, _ g: ButtonGesture, now: MonotonicTime) {
         logger.info("gesture \(g.button.rawValue) \(g.gesture.rawValue)")
@@ -626,8 +655,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     sequenceFile: settings.sequenceFile, nextSequence: s.nextClipSequence)))
         s.clip = OpenClip(
             id: id, cursor: cursor, captureDroppedAtStart: s.captureDropped,
-            pipelineDroppedAtStart: s.buffer.droppedVideo + s.queueDropped, audioGapsAtStart: s.audioGapCount)
+            pipelineDroppedAtStart: s.buffer.droppedVideo + s.queueDropped)
         updatePins(&s)
+        // Gaps already in the footage this clip starts with (pre-event, or across a rollover).
+        for gap in s.recentGaps { listCaptureGap(&s, gap) }
         audit(&s, "record_start", [
             "clip": id, "trigger": triggerName,
             "pre_event": String(format: "%.3f", max(0, Nanos.toSeconds(pressedAt - origin.time))),
@@ -759,16 +790,15 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     }
 
     private func closeClip(_ s: inout State, reason: String, next: String?) {
-        guard var clip = s.clip else { return }
-        if settings.audio != nil, let tail = Self.audioMissingAtEnd(clip.cursor) {
+        if settings.audio != nil, let c = s.clip, let tail = Self.audioMissingAtEnd(c.cursor) {
             // Sound that had not arrived when the clip closed (the microphone stalled just
             // before a rollover or a stop) cannot join it later: say so rather than leave the
-            // audio track silently shorter than the picture.
-            clip.audioGaps.append(tail)
-            s.audioGapCount += 1
-            writer.submit(.gap(clipID: clip.id, video: false, tail))
-            logger.warning("clip \(clip.id): no sound from \(String(format: "%.3f", tail.start)) s to its end (audio late)")
+            // audio track silently shorter than the picture. Not counted as a capture gap: the
+            // stall behind it, if the microphone lost sound, is counted when reported.
+            listGap(&s, video: false, tail)
+            logger.warning("clip \(c.id): no sound from \(String(format: "%.3f", tail.start)) s to its end (audio late)")
         }
+        guard let clip = s.clip else { return }
         let audio = settings.audio.map { a in
             ClipManifest.AudioInfo(
                 sampleRate: a.sampleRate, channels: a.channels, bitrate: settings.audioBitrate,

@@ -19,6 +19,28 @@ struct BoardFileTests {
         #expect(b.buttons.kind == "socket" && b.indicators.kind == "status")
     }
 
+    @Test("the synthetic microphone's sound-loss fault: both keys, synthetic only, named when wrong")
+    func microphoneLoss() throws {
+        let base = "name = \"x\"\n[camera]\n[microphone]\n"
+        let ok = try BoardDescription.parse(base + "loss_after_seconds = 2\nloss_seconds = 0.5\n", file: "b.toml")
+        #expect(ok.microphone.lossAfterSeconds == 2 && ok.microphone.lossSeconds == 0.5)
+        #expect(try BoardDescription.parse(base, file: "b.toml").microphone.lossAfterSeconds == nil)
+        let wrong: [(String, String)] = [
+            ("loss_after_seconds = 2\n", "loss_seconds"),
+            ("loss_seconds = 0.5\n", "loss_after_seconds"),
+            ("loss_after_seconds = 2\nloss_seconds = 0\n", "loss_seconds"),
+            ("kind = \"alsa\"\ndevice = \"hw:0\"\nloss_after_seconds = 2\nloss_seconds = 0.5\n", "synthetic"),
+        ]
+        for (text, named) in wrong {
+            do {
+                _ = try BoardDescription.parse(base + text, file: "b.toml")
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect("\(error)".contains("b.toml:") && "\(error)".contains(named), "\(error)")
+            }
+        }
+    }
+
     @Test("the VM rig and the real boards describe V4L2, ALSA and GPIO", arguments: ["qemu", "rpi-zero2w", "cm4"])
     func hardware(name: String) throws {
         let b = try load(name)

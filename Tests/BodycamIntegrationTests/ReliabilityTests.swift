@@ -13,9 +13,57 @@ struct ReliabilityTests {
     static let isRoot = getuid() == 0
 
     /// The sim board with extra `[camera]` lines, as a board file in `dir`.
-    static func simBoard(in dir: TemporaryDirectory, camera extra: String) throws -> String {
+    static func simBoard(in dir: TemporaryDirectory, camera extra: String, microphone: String = "") throws -> String {
         let text = try String(contentsOfFile: BodycamBinary.boardDirectory + "/sim.toml", encoding: .utf8)
-        return dir.file("board.toml", text.replacingOccurrences(of: "[camera]\n", with: "[camera]\n" + extra + "\n"))
+        return dir.file(
+            "board.toml",
+            text.replacingOccurrences(of: "[camera]\n", with: "[camera]\n" + extra + "\n")
+                .replacingOccurrences(of: "[microphone]\n", with: "[microphone]\n" + microphone + "\n"))
+    }
+
+    // MARK: - Capture gaps
+
+    @Test("sound lost while only buffering is listed as an audio gap of the clip that later includes it")
+    func preEventAudioGap() throws {
+        let dir = TemporaryDirectory("bodycam-gap")
+        // 0.5 s of sound never delivered, 2 s after the microphone starts (an overrun).
+        let board = try Self.simBoard(in: dir, camera: "", microphone: "loss_after_seconds = 2\nloss_seconds = 0.5")
+        let data = dir.path + "/data"
+        let rec = try RunningRecorder(
+            data: data, board: board,
+            // Pre-event sound on (it is off by default: then the clip has no sound before the
+            // press, and a gap there is no gap in it).
+            config: dir.file("c.toml", "[recording]\npre_event_seconds = 10\npre_event_audio = true\n"))
+        try rec.waitForState("buffering")
+        sleep(5)
+        // Reported while nothing was recording.
+        let before = try rec.status()
+        #expect(((before["audio"] as? [String: Any])?["gaps"] as? Int) == 1, "\(before)")
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        sleep(2)
+        #expect(try rec.ctl("stop").status == 0)
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let files = ClipFiles(data)
+        #expect(files.media.count == 1 && files.manifests.count == 1, "\(files)")
+        let m = try ClipFiles.manifest(try #require(files.manifests.first))
+        let triggered = try #require(double(m["triggered_at"]))
+        #expect(triggered > 4, "the clip starts with the buffered seconds: \(triggered)")
+        let gaps = try #require(m["audio_gaps"] as? [[String: Any]], "\(m)")
+        #expect(gaps.count == 1, "\(gaps)")
+        let gap = try #require(gaps.first)
+        let start = try #require(double(gap["start"]))
+        let end = try #require(double(gap["end"]))
+        #expect(gap["reason"] as? String == "capture gap")
+        // Where it happened in the clip (the microphone and camera start within a moment of
+        // each other), and as long as the sound lost.
+        #expect(start > 1 && start < 3, "gap at \(start) s")
+        #expect(abs(end - start - 0.5) < 0.05, "gap of \(end - start) s")
+        #expect((m["video_gaps"] as? [Any])?.isEmpty == true)
+        // The clip itself plays whole, silence in the gap.
+        let clip = try Sealed.export(try #require(files.media.first), data: data)
+        #expect(try Media.fullDecodeErrors(clip) == "")
+        #expect(try Probe(clip).stream("audio") != nil)
     }
 
     // MARK: - systemd
