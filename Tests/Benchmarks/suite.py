@@ -610,10 +610,12 @@ def main():
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(report, f, indent=1)
-    print("\nsummary: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in verdicts.items()))
     if args.smoke:
+        # Targets are for 10 s inputs; on 2 s ones fixed costs dominate, so a verdict would mislead.
+        print("\nsummary: " + ", ".join(f"{k} ran (target n/a in a smoke run)" for k in verdicts))
         print("smoke run: every section ran and checked its outputs (figures from 2 s inputs are not the measurement)")
         return 0
+    print("\nsummary: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in verdicts.items()))
     return 0 if all(verdicts.values()) else 1
 
 
