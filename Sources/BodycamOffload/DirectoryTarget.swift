@@ -1,5 +1,5 @@
 import Crypto
-public import Foundation
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -61,8 +61,16 @@ public final class DirectoryTarget: OffloadTarget, @unchecked Sendable {
         let folder = (final as NSString).deletingLastPathComponent
         try makeDirectories(folder)
         let local = try file.sha256()
-        if access(final, F_OK) == 0 {
-            // Copied before (the answer lost in a crash): verify, never overwrite.
+        var st = stat()
+        if lstat(final, &st) == 0 {
+            // Copied before (the answer lost in a crash): verify, never overwrite. Something
+            // other than a file there (a folder, a link) is not ours to replace either.
+            guard st.st_mode & S_IFMT == S_IFREG else {
+                throw OffloadError(.conflict, "\(final) exists and is not a regular file")
+            }
+            guard access(final, R_OK) == 0 else {
+                throw OffloadError(.refused, "\(final) exists but this device may not read it back")
+            }
             let there = try FileReader(path: final, errorKind: .unavailable)
             there.dropCachedPages()
             let digest = try there.sha256()

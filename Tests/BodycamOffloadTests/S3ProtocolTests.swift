@@ -152,6 +152,22 @@ struct DirectoryTargetTests {
         FileManager.default.createPlainFile(atPath: src, contents: Data(bytes))
         #expect(throws: OffloadError.self) { try t.send(obj, progress: { _ in }, isCancelled: { false }) }
         #expect(FileManager.default.contents(atPath: share + "/" + obj.key) != Data(bytes))
+        // A folder, or a link, where the copy should go: a conflict too, and left as it is.
+        let folder = LocalObject(path: src, key: "ev/cam-1/2026/11/27/folder.mp4.age", contentType: "application/octet-stream")
+        try FileManager.default.createDirectory(atPath: share + "/" + folder.key, withIntermediateDirectories: false)
+        let link = LocalObject(path: src, key: "ev/cam-1/2026/11/27/link.mp4.age", contentType: "application/octet-stream")
+        #expect(symlink(src, share + "/" + link.key) == 0)
+        for o in [folder, link] {
+            do {
+                _ = try t.send(o, progress: { _ in }, isCancelled: { false })
+                Issue.record("\(o.key) was sent over what is there")
+            } catch {
+                #expect(error.kind == .conflict && error.description.contains("not a regular file"), "\(error)")
+            }
+        }
+        var isDir: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: share + "/" + folder.key, isDirectory: &isDir) && isDir.boolValue)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: share + "/" + link.key)) == src)
     }
 
     @Test("the read-back is not served from the pages the copy was written from")
