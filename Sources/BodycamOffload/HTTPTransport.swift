@@ -175,7 +175,7 @@ public final class HTTPTransport: @unchecked Sendable {
     static func chunked(_ data: Data) -> HTTPClient.Body {
         .stream(contentLength: Int64(data.count)) { writer in
             let chunk = 256 << 10
-            func write(from offset: Int) -> EventLoopFuture<Void> {
+            @Sendable func write(from offset: Int) -> EventLoopFuture<Void> {
                 let end = min(offset + chunk, data.count)
                 let piece = ByteBuffer(data: data[data.startIndex + offset..<data.startIndex + end])
                 let written = writer.write(.byteBuffer(piece))
