@@ -411,7 +411,7 @@ final class Offloader: @unchecked Sendable {
     /// clip, and name a media file in the clips folder that is there.
     private func clipItem(_ id: String) -> ClipScan {
         let manifestPath = data.clips + "/" + id + ".json"
-        guard let raw = FileManager.default.contents(atPath: manifestPath),
+        guard let raw = try? FileSystem.readRegularFile(manifestPath, limit: Recovery.journalLimit),
             let m = try? JSONSerialization.jsonObject(with: raw) as? [String: Any]
         else {
             return .blocked("\(id).json is not a readable manifest; the clip's files are kept on the device")
@@ -446,6 +446,13 @@ final class Offloader: @unchecked Sendable {
         // whoever examines the clip has it without the camera.
         let damaged = data.journal + "/" + id + ".jsonl.damaged"
         if FileSystem.exists(damaged) {
+            // The sealed tails recovery left beside it (sound and picture past what the journal
+            // vouches for) go too, so nothing of the clip stays only on the camera.
+            for name in journalTails(id) {
+                objects.append(LocalObject(
+                    path: data.journal + "/" + name, key: base + id + ".journal-" + name.dropFirst(id.count + 1),
+                    contentType: "application/octet-stream"))
+            }
             objects.append(LocalObject(path: damaged, key: base + id + ".journal-damaged.jsonl", contentType: "application/x-ndjson"))
         }
         // The manifest last: its presence on the store says the clip is complete there.
@@ -610,6 +617,14 @@ final class Offloader: @unchecked Sendable {
         return ok
     }
 
+    /// Sealed tails of clip `id` still in the journal folder (`<id>.tail-<n>.age`), which recovery
+    /// keeps there when the journal was damaged.
+    private func journalTails(_ id: String) -> [String] {
+        FileSystem.list(data.journal).filter { name in
+            name.hasPrefix(id + ".tail-") && name.hasSuffix(".age")
+        }
+    }
+
     /// The files a verified clip still has on the device, in delete order (media, tail,
     /// manifest last), for deleting after its mark.
     private func verifiedLeftovers(_ id: String) -> OffloadItem? {
@@ -619,6 +634,9 @@ final class Offloader: @unchecked Sendable {
         var paths = [id + ".mp4.age", id + ".mp4", id + ".tail.age"].map { data.clips + "/" + $0 }
         let markText = (try? String(contentsOfFile: stateDirectory + "/" + id + ".verified", encoding: .utf8)) ?? ""
         if markText.contains("\"\(Self.damagedJournalSentKey)\":true") {
+            // Its tails were sent with it: they are older than the damaged journal (a finished
+            // clip gets no new tail), so the scan that sent it listed them.
+            paths += journalTails(id).map { data.journal + "/" + $0 }
             paths.append(data.journal + "/" + id + ".jsonl.damaged")
         }
         paths.append(data.clips + "/" + id + ".json")

@@ -182,9 +182,13 @@ struct OffloadQueueTests {
         makeClip(data, seq: 1, start: 100, markers: 0)
         let id = "cam-7-20261127T120001Z-0001"
         FileManager.default.createPlainFile(atPath: data.journal + "/" + id + ".jsonl.damaged", contents: Data("line\n".utf8))
+        // A sealed tail recovery kept beside it (past what the journal vouches for).
+        FileManager.default.createPlainFile(atPath: data.journal + "/" + id + ".tail-7.age", contents: Data("tail".utf8))
         #expect(o.drain(attempts: 2).isEmpty)
         let base = dir.path + "/share/ev/cam-7/2026/11/27/"
         #expect(FileManager.default.contents(atPath: base + id + ".journal-damaged.jsonl") == Data("line\n".utf8))
+        #expect(FileManager.default.contents(atPath: base + id + ".journal-tail-7.age") == Data("tail".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data.journal).isEmpty)
         #expect(FileManager.default.fileExists(atPath: base + id + ".json"))
         #expect(!FileManager.default.fileExists(atPath: data.journal + "/" + id + ".jsonl.damaged"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: data.clips).isEmpty)
@@ -199,7 +203,9 @@ struct OffloadQueueTests {
         makeClip(data, seq: 1, start: 100, markers: 0)
         let sent = "cam-7-20261127T120001Z-0001"
         FileManager.default.createPlainFile(atPath: data.journal + "/" + sent + ".jsonl.damaged", contents: Data("a\n".utf8))
+        FileManager.default.createPlainFile(atPath: data.journal + "/" + sent + ".tail-3.age", contents: Data("t".utf8))
         #expect(o.drain(attempts: 2).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: data.journal + "/" + sent + ".tail-3.age"))
         // Sent and kept, its damaged journal too.
         #expect(FileManager.default.fileExists(atPath: data.clips + "/" + sent + ".json"))
         #expect(FileManager.default.fileExists(atPath: data.journal + "/" + sent + ".jsonl.damaged"))
@@ -213,6 +219,7 @@ struct OffloadQueueTests {
         #expect(events.lines.filter { $0.0 == "deleted" }.count == 2)
         #expect(try FileManager.default.contentsOfDirectory(atPath: data.clips).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: data.journal + "/" + sent + ".jsonl.damaged"))
+        #expect(!FileManager.default.fileExists(atPath: data.journal + "/" + sent + ".tail-3.age"))
         #expect(FileManager.default.contents(atPath: data.journal + "/" + later + ".jsonl.damaged") == Data("b\n".utf8))
         let deletedFiles = events.lines.filter { $0.0 == "deleted" }.map { $0.1["files"] ?? "" }
         #expect(deletedFiles.contains { $0.contains(sent + ".jsonl.damaged") })
