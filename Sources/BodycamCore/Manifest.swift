@@ -156,6 +156,12 @@ public struct ClipManifest: Codable, Sendable, Equatable {
             self.end = end
             self.reason = reason
         }
+
+        /// `spans` as they fall in a clip `duration` seconds long: those that begin in it, each
+        /// ending by its end (a gap across a rollover is listed in both clips, each its part).
+        public static func within(_ spans: [Span], duration: Double) -> [Span] {
+            spans.filter { $0.start < duration }.map { Span(start: $0.start, end: $0.end.map { min($0, duration) }, reason: $0.reason) }
+        }
     }
 
     public struct DroppedFrames: Codable, Sendable, Equatable {

@@ -151,15 +151,21 @@ package enum FileSystem {
         try Syscall.retrying("fstat", path: path) { fstat(fd, &st) }
         guard st.st_mode & S_IFMT == S_IFREG else { throw SystemError(op: "read (not a regular file)", errno: EINVAL, path: path) }
         guard st.st_size <= limit else { throw SystemError(op: "read (over \(limit) bytes)", errno: EFBIG, path: path) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, Int(st.st_size)), alignment: 16)
-        defer { buffer.deallocate() }
-        var done = 0
-        while done < Int(st.st_size) {
-            let n = try Syscall.retrying("read", path: path) { read(fd, buffer.baseAddress! + done, Int(st.st_size) - done) }
-            if n == 0 { break }
-            done += n
+        // Read in place (no second copy: a journal can be large on a small board).
+        var data = Data(count: Int(st.st_size))
+        let read: Result<Int, SystemError> = data.withUnsafeMutableBytes { b in
+            Result { () throws(SystemError) -> Int in
+                var done = 0
+                while done < b.count {
+                    let n = try Syscall.retrying("read", path: path) { Glibc.read(fd, b.baseAddress! + done, b.count - done) }
+                    if n == 0 { break }
+                    done += n
+                }
+                return done
+            }
         }
-        return Data(UnsafeRawBufferPointer(rebasing: buffer[0..<done]))
+        data.count = try read.get()
+        return data
     }
 
     static func size(_ path: String) -> Int? {

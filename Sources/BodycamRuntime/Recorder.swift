@@ -507,7 +507,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// where sound begins), in the manifest and journal.
     private func listCaptureGap(_ s: inout State, _ gap: CaptureGap) {
         guard let clip = s.clip else { return }
-        let from = max(gap.from, gap.video ? clip.cursor.originTime : clip.cursor.audioFrom)
+        // Sound can begin at the press, before the clip's first picture (no pre-event: the clip
+        // waits for a keyframe); the clip and its media times begin at that picture.
+        let from = max(gap.from, clip.cursor.originTime, gap.video ? clip.cursor.originTime : clip.cursor.audioFrom)
         guard gap.to > from else { return }
         listGap(&s, video: gap.video, ClipManifest.Span(
             start: Nanos.toSeconds(clip.cursor.mediaTime(from)), end: Nanos.toSeconds(clip.cursor.mediaTime(gap.to)),
@@ -810,7 +812,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     clipID: clip.id, endReason: reason, nextClip: next,
                     duration: Nanos.toSeconds(clip.cursor.cutMediaTime),
                     droppedFrames: droppedSoFar(s, clip),
-                    videoFrames: clip.videoFrames, audio: audio, audioGaps: clip.audioGaps, videoGaps: clip.videoGaps)))
+                    videoFrames: clip.videoFrames, audio: audio,
+                    // A gap running on past the cut (into the next clip, or reported as open-ended
+                    // media time) is listed up to this clip's end.
+                    audioGaps: ClipManifest.Span.within(clip.audioGaps, duration: Nanos.toSeconds(clip.cursor.cutMediaTime)),
+                    videoGaps: ClipManifest.Span.within(clip.videoGaps, duration: Nanos.toSeconds(clip.cursor.cutMediaTime)))))
         logger.notice("stopped \(clip.id) (\(reason))")
         audit(&s, "record_stop", [
             "clip": clip.id, "reason": reason, "duration": String(format: "%.3f", Nanos.toSeconds(clip.cursor.cutMediaTime)),

@@ -196,12 +196,8 @@ package enum Recovery {
         // Gaps that began in what was kept (one running past the end is cut there): as journaled,
         // or at a failed close as the recorder has them (the journal may have refused the last).
         // Drop counts and the audio start as journaled with the fragments that were kept.
-        let duration = m.duration
-        func kept(_ spans: [ClipManifest.Span]) -> [ClipManifest.Span] {
-            spans.filter { $0.start < duration }.map { ClipManifest.Span(start: $0.start, end: $0.end.map { min($0, duration) }, reason: $0.reason) }
-        }
-        m.videoGaps = kept(closing?.videoGaps ?? entries.filter { $0.type == "video_gap" }.compactMap(\.gap))
-        m.audioGaps = kept(closing?.audioGaps ?? entries.filter { $0.type == "audio_gap" }.compactMap(\.gap))
+        m.videoGaps = ClipManifest.Span.within(closing?.videoGaps ?? entries.filter { $0.type == "video_gap" }.compactMap(\.gap), duration: m.duration)
+        m.audioGaps = ClipManifest.Span.within(closing?.audioGaps ?? entries.filter { $0.type == "audio_gap" }.compactMap(\.gap), duration: m.duration)
         // Counts from a file: impossible ones (negative, or too large to add up) are not taken,
         // and the header's (zero when the clip opened) are not counts at all.
         m.droppedFrames = ClipManifest.DroppedFrames()
@@ -286,9 +282,11 @@ package enum Recovery {
         }
     }
 
-    /// Far above a real journal: one signed line of a few hundred bytes per second of footage,
-    /// and a clip rolls over within hours.
-    static let journalLimit = 64 << 20
+    /// Above any real journal (or manifest, which carries the journal's entries): a signed line
+    /// of about 600 bytes per fragment (one a second) and, sealed, about 92 bytes per 64 KiB
+    /// chunk; at the highest bitrate allowed (100 Mbit/s) and the longest rollover (240 min),
+    /// about 250 MB.
+    static let journalLimit = 1 << 30
 
     /// Whether a journal read whole is, line for line, the journal signed into the manifest at
     /// `manifestPath`: then it is intact even when it no longer verifies (the device key changed
@@ -297,7 +295,7 @@ package enum Recovery {
         _ journal: (entries: [JournalEntry], verified: Int, damage: String?, lines: Int), manifestPath: String
     ) -> Bool {
         guard journal.entries.count == journal.lines,
-            let data = FileManager.default.contents(atPath: manifestPath),
+            let data = try? FileSystem.readRegularFile(manifestPath, limit: journalLimit),
             let manifest = try? Canonical.decoder().decode(ClipManifest.self, from: data)
         else { return false }
         return manifest.journal == journal.entries

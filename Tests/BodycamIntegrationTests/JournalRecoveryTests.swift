@@ -139,8 +139,14 @@ struct JournalRecoveryTests {
             var st = stat()
             #expect(lstat(path, &st) == 0, "\(path) removed")
         }
-        #expect(throws: SystemError.self) { try FileSystem.readRegularFile(big, limit: Recovery.journalLimit) }
-        #expect(try FileSystem.readRegularFile(big, limit: Recovery.journalLimit + 1).count == Recovery.journalLimit + 1)
+        // The limit itself, on a small file: at it the whole file, one byte under it an error.
+        let small = dir.path + "/small"
+        #expect(FileManager.default.createFile(atPath: small, contents: Data("0123456789".utf8)))
+        #expect(try FileSystem.readRegularFile(small, limit: 10) == Data("0123456789".utf8))
+        #expect(throws: SystemError.self) { try FileSystem.readRegularFile(small, limit: 9) }
+        let empty = dir.path + "/empty"
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
+        #expect(try FileSystem.readRegularFile(empty, limit: 10).isEmpty)
         withExtendedLifetime(dir) {}
     }
 }

@@ -49,15 +49,17 @@ struct ReliabilityTests {
         let m = try ClipFiles.manifest(try #require(files.manifests.first))
         let triggered = try #require(double(m["triggered_at"]))
         #expect(triggered > 4, "the clip starts with the buffered seconds: \(triggered)")
-        let gaps = try #require(m["audio_gaps"] as? [[String: Any]], "\(m)")
-        #expect(gaps.count == 1, "\(gaps)")
+        // (A starved audio thread at the stop could add an "audio late" gap at the end: only the
+        // capture gap is this test's.)
+        let gaps = try #require(m["audio_gaps"] as? [[String: Any]], "\(m)").filter { $0["reason"] as? String == "capture gap" }
+        #expect(gaps.count == 1, "\(m["audio_gaps"] ?? "none")")
         let gap = try #require(gaps.first)
         let start = try #require(double(gap["start"]))
         let end = try #require(double(gap["end"]))
         #expect(gap["reason"] as? String == "capture gap")
         // Where it happened in the clip (the microphone and camera start within a moment of
         // each other), and as long as the sound lost.
-        #expect(start > 1 && start < 3, "gap at \(start) s")
+        #expect(start > 0 && start < 3, "gap at \(start) s")
         #expect(abs(end - start - 0.5) < 0.05, "gap of \(end - start) s")
         #expect((m["video_gaps"] as? [Any])?.isEmpty == true)
         // The clip itself plays whole, silence in the gap.
