@@ -801,6 +801,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             logger.warning("clip \(c.id): no sound from \(String(format: "%.3f", tail.start)) s to its end (audio late)")
         }
         guard let clip = s.clip else { return }
+        let duration = Nanos.toSeconds(clip.cursor.cutMediaTime)
         let audio = settings.audio.map { a in
             ClipManifest.AudioInfo(
                 sampleRate: a.sampleRate, channels: a.channels, bitrate: settings.audioBitrate,
@@ -810,16 +811,16 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             .close(
                 ClipClosing(
                     clipID: clip.id, endReason: reason, nextClip: next,
-                    duration: Nanos.toSeconds(clip.cursor.cutMediaTime),
+                    duration: duration,
                     droppedFrames: droppedSoFar(s, clip),
                     videoFrames: clip.videoFrames, audio: audio,
                     // A gap running on past the cut (into the next clip, or reported as open-ended
                     // media time) is listed up to this clip's end.
-                    audioGaps: ClipManifest.Span.within(clip.audioGaps, duration: Nanos.toSeconds(clip.cursor.cutMediaTime)),
-                    videoGaps: ClipManifest.Span.within(clip.videoGaps, duration: Nanos.toSeconds(clip.cursor.cutMediaTime)))))
+                    audioGaps: ClipManifest.Span.within(clip.audioGaps, duration: duration),
+                    videoGaps: ClipManifest.Span.within(clip.videoGaps, duration: duration))))
         logger.notice("stopped \(clip.id) (\(reason))")
         audit(&s, "record_stop", [
-            "clip": clip.id, "reason": reason, "duration": String(format: "%.3f", Nanos.toSeconds(clip.cursor.cutMediaTime)),
+            "clip": clip.id, "reason": reason, "duration": String(format: "%.3f", duration),
         ] + (next.map { ["next_clip": $0] } ?? [:]), at: clip.cursor.originTime + clip.cursor.cutMediaTime)
         s.clip = nil
         updatePins(&s)
