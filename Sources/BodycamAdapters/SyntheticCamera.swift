@@ -26,13 +26,24 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
 
     /// Seconds after the first frame when the camera stops delivering (a wedged driver), if ever.
     public let stallAfter: Double?
+    /// A fault to test against: once, `loss.after` seconds after the first frame, the camera
+    /// delivers nothing for `loss.seconds` (a device lost and reopened), then carries on and
+    /// reports the outage through `onGap`, as the V4L2 camera does.
+    public let loss: (after: Double, seconds: Double)?
+    /// Slots the loss swallowed: taken off the sequence numbers, so the outage is a gap and not
+    /// a run of dropped frames (as the V4L2 camera numbers frames across a reopen).
+    private var lostSlots: Int64 = 0
+    /// Called on the capture thread when frames flow again after the loss: (first missing
+    /// instant, first frame back, why).
+    public var onGap: (@Sendable (MonotonicTime, MonotonicTime, String) -> Void)?
 
     public init(
         format: VideoFormat, bufferCount: Int = 4, seed: UInt64 = 1, speed: Double = 1, syncMarks: Bool = false,
-        stallAfter: Double? = nil
+        stallAfter: Double? = nil, loss: (after: Double, seconds: Double)? = nil
     ) {
         self.format = format
         self.stallAfter = stallAfter
+        self.loss = loss
         self.speed = speed
         self.syncMarks = syncMarks
         buffers = (0..<bufferCount).map { _ in
@@ -63,6 +74,24 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
                 while !state.withLock({ $0.stopped }) { SystemClock.sleep(untilMonotonic: SystemClock.monotonic() + 50_000_000) }
                 return nil
             }
+            if let loss, lostSlots == 0, due - start >= Nanos.seconds(loss.after) {
+                // Lost: the slots of the outage never come. Wait it out (a stop still ends the
+                // wait), then report it with the first frame back.
+                let from = start + slot * interval
+                let skip = max(1, Int64((Nanos.seconds(loss.seconds) + interval - 1) / interval))
+                lostSlots = skip
+                slot += skip
+                let back = start + Int64(Double(slot * interval) / speed)
+                while SystemClock.monotonic() < back {
+                    if state.withLock({ $0.stopped }) { return nil }
+                    SystemClock.sleep(untilMonotonic: min(back, SystemClock.monotonic() + 50_000_000))
+                }
+                state.withLock { $0.counters.recoveries += 1 }
+                onGap?(
+                    MonotonicTime(nanoseconds: from), MonotonicTime(nanoseconds: start + slot * interval),
+                    "camera lost: synthetic fault")
+                continue
+            }
             SystemClock.sleep(untilMonotonic: due)
             let k = slot
             slot += 1
@@ -85,7 +114,8 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
             if syncMarks && SyncMarks.isFlashFrame(time: time, frameInterval: interval) {
                 SyncMarks.paintFlash(into: frame, format: format)
             }
-            return RawFrame(format: format, base: buffers[index], time: time, sequence: UInt64(k), bufferIndex: index)
+            return RawFrame(
+                format: format, base: buffers[index], time: time, sequence: UInt64(k - lostSlots), bufferIndex: index)
         }
     }
 

@@ -44,6 +44,10 @@ package struct BoardDescription: Sendable, Equatable {
         /// Synthetic camera: stop delivering after this many seconds, like a wedged driver whose
         /// DQBUF never returns (tests the watchdog).
         var stallAfterSeconds: Double?
+        /// Synthetic camera, a fault to test against: once, `lossAfterSeconds` after its first
+        /// frame, nothing for `lossSeconds` (a device lost and back), reported as a video gap.
+        var lossAfterSeconds: Double? = nil
+        var lossSeconds: Double = 0
     }
 
     enum MicrophoneKind: String, Sendable { case synthetic, alsa, none }
@@ -235,12 +239,22 @@ package struct BoardDescription: Sendable, Equatable {
         if stall != nil && kind != .synthetic {
             throw cam.fail("stall_after_seconds", "is a fault of the synthetic camera only")
         }
-        return Camera(
+        var camera = Camera(
             kind: kind, width: width, height: height, frameRate: FrameRate(fps, fpsDen), pixelFormats: formats,
             buffers: Int(try cam.int("buffers", range: 2...32) ?? 4),
             syncMarks: try cam.bool("sync_marks") ?? false, device: device, card: card, busInfo: bus,
             input: try cam.int("input", range: 0...255).map(Int.init), dvTimings: try cam.bool("dv_timings") ?? false,
             timeoutSeconds: try cam.double("timeout_seconds", range: 0.2...30) ?? 2, stallAfterSeconds: stall)
+        if let after = try cam.double("loss_after_seconds", range: 0.1...86_400) {
+            guard kind == .synthetic else { throw cam.fail("loss_after_seconds", "is a fault of the synthetic camera only") }
+            guard let seconds = try cam.double("loss_seconds", range: 0.1...3_600) else {
+                throw cam.fail("loss_after_seconds", "needs loss_seconds (how long the camera is gone)")
+            }
+            (camera.lossAfterSeconds, camera.lossSeconds) = (after, seconds)
+        } else if cam.line(of: "loss_seconds") != nil {
+            throw cam.fail("loss_seconds", "needs loss_after_seconds (when the camera is lost)")
+        }
+        return camera
     }
 
     /// A line is a name (`record = "bodycam-record"`) or a chip and offset

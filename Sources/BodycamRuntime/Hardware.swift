@@ -16,6 +16,8 @@ final class Hardware: @unchecked Sendable {
     private let lowBatteryLine: GPIOLine?
     /// Set by the V4L2 camera when frames flow again after an outage.
     private let v4l2: V4L2Camera?
+    /// The same report from the synthetic camera's loss fault.
+    private let synthetic: SyntheticCamera?
 
     struct StartFailure: Error, CustomStringConvertible {
         var description: String
@@ -67,9 +69,12 @@ final class Hardware: @unchecked Sendable {
         let format = board.videoFormat
         switch board.camera.kind {
         case .synthetic:
-            camera = SyntheticCamera(
+            let cam = SyntheticCamera(
                 format: format, bufferCount: board.camera.buffers, syncMarks: board.camera.syncMarks,
-                stallAfter: board.camera.stallAfterSeconds)
+                stallAfter: board.camera.stallAfterSeconds,
+                loss: board.camera.lossAfterSeconds.map { ($0, board.camera.lossSeconds) })
+            camera = cam
+            synthetic = cam
             v4l2 = nil
         case .v4l2:
             let c = board.camera
@@ -81,6 +86,7 @@ final class Hardware: @unchecked Sendable {
                 let cam = try V4L2Camera(config: config, logger: logger)
                 camera = cam
                 v4l2 = cam
+                synthetic = nil
             } catch {
                 throw StartFailure(description: "camera: \(error)")
             }
@@ -112,7 +118,11 @@ final class Hardware: @unchecked Sendable {
         recorder: Recorder, docked: @escaping @Sendable (Bool) -> Void, wake: @escaping @Sendable () -> Void,
         lowBattery: @escaping @Sendable () -> Void = {}
     ) -> ControlLoop.Hooks {
-        v4l2?.onGap = { from, to, reason in recorder.videoGap(from: from, to: to, reason: reason) }
+        let onGap: @Sendable (MonotonicTime, MonotonicTime, String) -> Void = { from, to, reason in
+            recorder.videoGap(from: from, to: to, reason: reason)
+        }
+        v4l2?.onGap = onGap
+        synthetic?.onGap = onGap
         gpioIndicators?.wake = wake
         var hooks = ControlLoop.Hooks()
         for (button, line) in buttonLines {

@@ -19,17 +19,27 @@ struct BoardFileTests {
         #expect(b.buttons.kind == "socket" && b.indicators.kind == "status")
     }
 
-    @Test("the synthetic microphone's sound-loss fault: both keys, synthetic only, named when wrong")
-    func microphoneLoss() throws {
-        let base = "name = \"x\"\n[camera]\n[microphone]\n"
+    @Test(
+        "the synthetic devices' loss faults: both keys, synthetic only, named when wrong",
+        arguments: ["camera", "microphone"])
+    func deviceLoss(table: String) throws {
+        let camera = table == "camera"
+        // The fault's table last, so the keys below land in it.
+        let base = camera ? "name = \"x\"\n[microphone]\n[camera]\n" : "name = \"x\"\n[camera]\n[microphone]\n"
         let ok = try BoardDescription.parse(base + "loss_after_seconds = 2\nloss_seconds = 0.5\n", file: "b.toml")
-        #expect(ok.microphone.lossAfterSeconds == 2 && ok.microphone.lossSeconds == 0.5)
-        #expect(try BoardDescription.parse(base, file: "b.toml").microphone.lossAfterSeconds == nil)
+        if camera {
+            #expect(ok.camera.lossAfterSeconds == 2 && ok.camera.lossSeconds == 0.5)
+            #expect(try BoardDescription.parse(base, file: "b.toml").camera.lossAfterSeconds == nil)
+        } else {
+            #expect(ok.microphone.lossAfterSeconds == 2 && ok.microphone.lossSeconds == 0.5)
+            #expect(try BoardDescription.parse(base, file: "b.toml").microphone.lossAfterSeconds == nil)
+        }
+        let real = camera ? "kind = \"v4l2\"\ndevice = \"/dev/video0\"\n" : "kind = \"alsa\"\ndevice = \"hw:0\"\n"
         let wrong: [(String, String)] = [
             ("loss_after_seconds = 2\n", "loss_seconds"),
             ("loss_seconds = 0.5\n", "loss_after_seconds"),
             ("loss_after_seconds = 2\nloss_seconds = 0\n", "loss_seconds"),
-            ("kind = \"alsa\"\ndevice = \"hw:0\"\nloss_after_seconds = 2\nloss_seconds = 0.5\n", "synthetic"),
+            (real + "loss_after_seconds = 2\nloss_seconds = 0.5\n", "synthetic"),
         ]
         for (text, named) in wrong {
             do {

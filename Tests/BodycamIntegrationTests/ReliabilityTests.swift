@@ -68,6 +68,45 @@ struct ReliabilityTests {
         #expect(try Probe(clip).stream("audio") != nil)
     }
 
+    @Test("picture lost while only buffering is listed as a video gap of the clip that later includes it")
+    func preEventVideoGap() throws {
+        let dir = TemporaryDirectory("bodycam-vgap")
+        // The camera gone for 1 s, 2 s after its first frame, then back (a device lost and reopened).
+        let board = try Self.simBoard(in: dir, camera: "loss_after_seconds = 2\nloss_seconds = 1")
+        let data = dir.path + "/data"
+        let rec = try RunningRecorder(
+            data: data, board: board, config: dir.file("c.toml", "[recording]\npre_event_seconds = 10\n"))
+        try rec.waitForState("buffering")
+        sleep(5)
+        let before = try rec.status()
+        #expect(((before["video"] as? [String: Any])?["gaps"] as? Int) == 1, "\(before)")
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        sleep(2)
+        #expect(try rec.ctl("stop").status == 0)
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let files = ClipFiles(data)
+        #expect(files.media.count == 1 && files.manifests.count == 1, "\(files)")
+        let m = try ClipFiles.manifest(try #require(files.manifests.first))
+        let gaps = try #require(m["video_gaps"] as? [[String: Any]], "\(m)")
+        #expect(gaps.count == 1, "\(gaps)")
+        let gap = try #require(gaps.first)
+        #expect(gap["reason"] as? String == "camera lost: synthetic fault")
+        let start = try #require(double(gap["start"]))
+        let end = try #require(double(gap["end"]))
+        #expect(start > 0 && start < 3, "gap at \(start) s")
+        #expect(abs(end - start - 1) < 0.05, "gap of \(end - start) s")
+        // A lost camera is not a run of dropped frames.
+        let dropped = try #require(m["dropped_frames"] as? [String: Any], "\(m)")
+        #expect(dropped["capture"] as? Int == 0, "\(dropped)")
+        let clip = try Sealed.export(try #require(files.media.first), data: data)
+        #expect(try Media.fullDecodeErrors(clip) == "")
+        // Every frame outside the gap is there.
+        let duration = try #require(double(m["duration"]))
+        let frames = try Media.decodedFrames(clip)
+        #expect(abs(Double(frames) - (duration - 1) * 30) <= 3, "\(frames) frames in \(duration) s")
+    }
+
     // MARK: - systemd
 
     /// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`, recording each message and
