@@ -43,6 +43,8 @@ public struct ClipCursor: Sendable {
     /// Media time (ns from origin) up to which the last cut took audio (its `until`): at a stop
     /// this is the stop, which can lie before the video's end (the next frame's capture time).
     public private(set) var audioCutUntil: Int64 = 0
+    /// Media time (ns from origin) where the video cut so far ends (its last frame's end).
+    public private(set) var videoCutEnd: Int64 = 0
 
     /// Audio whose capture time disagrees with the continuous timeline by more than this is
     /// re-anchored at its capture time (a gap the device reported, or clock drift caught up).
@@ -82,6 +84,14 @@ public struct ClipCursor: Sendable {
         let owed = min(cutMediaTime, audioCutUntil)
         guard let audioEnd = audioEndMediaTime, owed - audioEnd > tolerance else { return nil }
         return max(0, audioEnd)..<owed
+    }
+
+    /// The media time span (ns) at the end of what has been cut that has no picture, when the
+    /// video ends more than `tolerance` before the clip (the camera was lost when it closed, and
+    /// the cuts went on with sound alone). Nil when it does not.
+    public func videoMissingAtEnd(tolerance: Int64) -> Range<Int64>? {
+        guard cutMediaTime - videoCutEnd > tolerance else { return nil }
+        return videoCutEnd..<cutMediaTime
     }
 
     /// Cuts a fragment of video entries up to (not including) `videoEnd` and audio captured
@@ -149,6 +159,7 @@ public struct ClipCursor: Sendable {
             endMediaTime: max(start, endNs)
         )
         cutMediaTime = plan.endMediaTime
+        if hasVideo { videoCutEnd = plan.endMediaTime }
         audioCutUntil = until - originTime
         nextVideoSeq = videoEnd
         nextAudioSeq = aEnd

@@ -344,6 +344,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 let stall = last + settings.audioStallTimeout
                 d = min(d ?? stall, stall)
             }
+            if let clip = s.clip, let stopAt = clip.stopAt {
+                // A stop waiting on a camera that may be lost (see `progress`).
+                let lost = max(s.lastVideoArrival ?? clip.cursor.originTime, stopAt) + Self.videoLostAtStop + 1
+                d = min(d ?? lost, lost)
+            }
             return d
         }
     }
@@ -721,7 +726,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             return
         }
         let video = s.buffer.video
-        let videoReached = force || (!video.isEmpty && video[video.endSeq - 1].time >= stopAt)
+        // A camera lost at the stop (nothing for a while) will not bring the picture up to it:
+        // the clip closes at the stop all the same, its missing picture listed as a gap.
+        let cameraLost = now - max(s.lastVideoArrival ?? c.cursor.originTime, stopAt) > Self.videoLostAtStop
+        let videoReached = force || cameraLost || (!video.isEmpty && video[video.endSeq - 1].time >= stopAt)
         guard videoReached && audioReached(stopAt) else { return }
         var end = c.cursor.nextVideoSeq
         while end < video.endSeq && video[end].time <= stopAt { end += 1 }
@@ -741,6 +749,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     /// How long without video before audio is written on its own.
     static let videoStallCut = Nanos.milliseconds(1500)
+
+    /// How long without video, past a stop, before the clip closes without the picture up to the
+    /// stop. Longer than a hiccup of the encoder thread (whose late frames would then miss the
+    /// clip), shorter than an operator waiting for the light to change.
+    static let videoLostAtStop = Nanos.seconds(3)
 
     private func cut(_ s: inout State, videoEnd: Int, until: MonotonicTime) {
         guard var clip = s.clip,
@@ -784,6 +797,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// 20 ms; the cut takes audio captured before the clip's end).
     static let audioTailTolerance = Nanos.milliseconds(250)
 
+    /// The picture may end this much before the clip (its sound) without a gap being listed.
+    static let videoTailTolerance = Nanos.milliseconds(250)
+
     /// The open clip's dropped frames so far.
     private func droppedSoFar(_ s: borrowing State, _ clip: borrowing OpenClip) -> ClipManifest.DroppedFrames {
         ClipManifest.DroppedFrames(
@@ -799,6 +815,14 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             // stall behind it, if the microphone lost sound, is counted when reported.
             listGap(&s, video: false, tail)
             logger.warning("clip \(c.id): no sound from \(String(format: "%.3f", tail.start)) s to its end (audio late)")
+        }
+        if let c = s.clip, let tail = c.cursor.videoMissingAtEnd(tolerance: Self.videoTailTolerance) {
+            // The camera was lost and had not come back when the clip closed: its report comes
+            // only with the first frame back, too late for this clip, so the clip says so itself.
+            listGap(&s, video: true, ClipManifest.Span(
+                start: Nanos.toSeconds(tail.lowerBound), end: Nanos.toSeconds(tail.upperBound),
+                reason: "no picture at the clip's end (camera lost)"))
+            logger.warning("clip \(c.id): no picture from \(String(format: "%.3f", Nanos.toSeconds(tail.lowerBound))) s to its end (camera lost)")
         }
         guard let clip = s.clip else { return }
         let duration = Nanos.toSeconds(clip.cursor.cutMediaTime)

@@ -129,6 +129,40 @@ struct ClipCursorTests {
         #expect(e.audioEndMediaTime == nil && e.audioMissingAtEnd(tolerance: 0) == nil)
     }
 
+    @Test("picture that stops before the clip's end (camera lost at the stop) is reported, a normal end is not")
+    func videoMissingAtEnd() throws {
+        let tolerance = Nanos.milliseconds(250)
+        let origin = frameTime(0)
+        // Frames up to 1.96 s (49 frames), then the camera is lost; sound runs on to the stop at 4 s.
+        let video = videoRing(count: 50)
+        let audio = audioRing(audioTimes(origin: origin, fromMs: 0, toMs: 4000))
+        var c = cursor(video, originSeq: 0, audioFrom: origin)
+        #expect(c.videoMissingAtEnd(tolerance: tolerance) == nil)  // nothing cut yet
+        _ = try cut(&c, video, audio, 25, frameTime(25))
+        _ = try cut(&c, video, audio, 50, frameTime(50))
+        #expect(c.videoMissingAtEnd(tolerance: tolerance) == nil)
+        // Sound alone while the picture is gone, then the stop.
+        let alone = try cut(&c, video, audio, 50, origin + Nanos.milliseconds(3000))
+        #expect(alone.video.isEmpty && !alone.audio.isEmpty)
+        _ = try cut(&c, video, audio, 50, origin + Nanos.milliseconds(4000) + 1)
+        #expect(c.cutMediaTime == Nanos.milliseconds(4000) + 1)
+        #expect(c.videoMissingAtEnd(tolerance: tolerance) == (50 * frameNs)..<(Nanos.milliseconds(4000) + 1))
+        // The picture coming back (a cut with video) ends the missing stretch: the camera's own
+        // report lists that gap.
+        var d = cursor(video, originSeq: 0, audioFrom: origin)
+        _ = try cut(&d, video, audio, 25, frameTime(25))
+        _ = try cut(&d, video, audio, 50, frameTime(50))
+        _ = try cut(&d, video, audio, 50, origin + Nanos.milliseconds(3000))
+        #expect(d.videoMissingAtEnd(tolerance: tolerance) != nil)
+        let back = videoRing(Array(0..<50) + Array(100..<126))
+        _ = try cut(&d, back, audio, 75, frameTime(125))
+        #expect(d.videoMissingAtEnd(tolerance: tolerance) == nil)
+        // An ordinary stop: the last cut takes the frames up to the stop, so nothing is missing.
+        var e = cursor(video, originSeq: 0, audioFrom: origin)
+        _ = cutAll(&e, video, audio)
+        #expect(e.videoMissingAtEnd(tolerance: 0) == nil)
+    }
+
     @Test("nothing to cut gives nil and changes nothing")
     func nothingToCut() throws {
         let video = videoRing(count: 60)

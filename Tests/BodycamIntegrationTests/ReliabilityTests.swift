@@ -107,6 +107,60 @@ struct ReliabilityTests {
         #expect(abs(Double(frames) - (duration - 1) * 30) <= 3, "\(frames) frames in \(duration) s")
     }
 
+    @Test("a stop while the camera is lost closes the clip at the stop and lists the missing picture")
+    func stopWhileCameraLost() throws {
+        let dir = TemporaryDirectory("bodycam-lostatstop")
+        // Gone 5 s after the first frame, for longer than the test runs.
+        let board = try Self.simBoard(in: dir, camera: "loss_after_seconds = 5\nloss_seconds = 120")
+        let data = dir.path + "/data"
+        let rec = try RunningRecorder(
+            data: data, board: board, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"))
+        try rec.waitForState("buffering")
+        sleep(2)
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        sleep(5)
+        // The camera has been gone for a while: the hold stops the clip all the same.
+        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
+        let stopped = Date()
+        var closed = false
+        while Date().timeIntervalSince(stopped) < 10 {
+            if (try rec.status()["clips"] as? Int) == 1 {
+                closed = true
+                break
+            }
+            usleep(200_000)
+        }
+        #expect(closed, "the clip was not closed while the camera was gone: \(rec.log)")
+        #expect(try rec.ctl("stop").status == 0)
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let files = ClipFiles(data)
+        #expect(files.media.count == 1 && files.manifests.count == 1, "\(files)")
+        let m = try ClipFiles.manifest(try #require(files.manifests.first))
+        let duration = try #require(double(m["duration"]))
+        let gaps = try #require(m["video_gaps"] as? [[String: Any]], "\(m)")
+        #expect(gaps.count == 1, "\(gaps)")
+        let gap = try #require(gaps.first)
+        #expect(gap["reason"] as? String == "no picture at the clip's end (camera lost)", "\(gap)")
+        let start = try #require(double(gap["start"]))
+        let end = try #require(double(gap["end"]))
+        // From the last frame (lost about 3 s after the press: 5 s after the camera's first
+        // frame, the press 2 s after buffering began) to the clip's end, which the sound reaches.
+        let triggered = try #require(double(m["triggered_at"]))
+        #expect(start - triggered > 2 && start - triggered < 3.5, "gap from \(start) s, press at \(triggered) s")
+        #expect(abs(end - duration) < 0.01, "gap to \(end) s, clip \(duration) s")
+        #expect(end - start > 1, "gap of \(end - start) s")
+        #expect(m["interrupted"] as? Bool == false, "\(m)")
+        let clip = try Sealed.export(try #require(files.media.first), data: data)
+        #expect(try Media.fullDecodeErrors(clip) == "")
+        let frames = try Media.decodedFrames(clip)
+        #expect(abs(Double(frames) - start * 30) <= 3, "\(frames) frames before the loss at \(start) s")
+        let probe = try Probe(clip)
+        let audio = try #require(probe.stream("audio"))
+        let audioSeconds = Double(audio["duration"] as? String ?? "") ?? 0
+        #expect(audioSeconds > duration - 0.5, "sound \(audioSeconds) s of \(duration) s")
+    }
+
     // MARK: - systemd
 
     /// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`, recording each message and
