@@ -62,6 +62,8 @@ struct RecorderStatus: Sendable {
     var audioDropped: Int
     var videoGaps: Int
     var audioGaps: Int
+    /// No picture from the camera for a while (see `Recorder.cameraLostAfter`).
+    var cameraLost = false
     /// Detector events so far (video and audio).
     var detectorEvents = 0
     /// Free storage is below the reserve (or a write hit ENOSPC): no clip starts.
@@ -128,6 +130,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var clipsClosed = 0
         var lastClip: String?
         var leds: [LED: LEDPattern] = [:]
+        /// What the state machine and the storage faults ask of the warning light; a lost
+        /// camera shows on it only while they leave it off.
+        var warningAsked: LEDPattern = .off
+        /// Since when no picture has arrived, once that has lasted `cameraLostAfter`.
+        var cameraLostSince: MonotonicTime?
         var lastHaptic: String?
         var hapticCount = 0
         var lastTone: String?
@@ -187,6 +194,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         state.withLock { s in
             s.framesEncoded += 1
             s.lastVideoArrival = now
+            if s.cameraLostSince != nil { cameraBack(&s, now: now) }
             s.captureDropped = drops.device
             s.queueDropped = drops.pipeline
             let length = au.prefix.count + au.bytes.count
@@ -332,8 +340,39 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             perform(&s, s.machine.tick(now: now), now: now)
             perform(&s, s.detector.tick(now: now, machine: &s.machine), now: now)
             progress(&s, now: now, force: false)
+            watchCamera(&s, now: now)
         }
     }
+
+    /// No picture for `cameraLostAfter` while buffering or recording: the operator is told
+    /// (warning light, alert vibration) rather than left recording sound alone unaware.
+    private func watchCamera(_ s: inout State, now: MonotonicTime) {
+        guard let due = cameraLostDeadline(s), now >= due, let last = s.lastVideoArrival else { return }
+        s.cameraLostSince = last
+        logger.error("no picture from the camera for \(Nanos.toSeconds(now - last)) s; \(s.clip == nil ? "buffering sound only" : "recording sound only")")
+        audit(&s, "fault", ["what": "camera lost"] + (s.clip.map { ["clip": $0.id] } ?? [:]), at: now)
+        perform(&s, [.indicator(.led(.warning, s.warningAsked)), .indicator(.haptic(.alert))], now: now)
+    }
+
+    /// When the camera counts as lost if no picture comes first; nil when not watched (not
+    /// buffering or recording, no picture yet, or lost already).
+    private func cameraLostDeadline(_ s: borrowing State) -> MonotonicTime? {
+        guard s.cameraLostSince == nil, let last = s.lastVideoArrival,
+            s.machine.state == .buffering || s.machine.state == .recording
+        else { return nil }
+        return last + Self.cameraLostAfter + 1
+    }
+
+    private func cameraBack(_ s: inout State, now: MonotonicTime) {
+        guard let since = s.cameraLostSince else { return }
+        s.cameraLostSince = nil
+        logger.notice("picture from the camera again after \(Decimals.two(Nanos.toSeconds(now - since))) s")
+        perform(&s, [.indicator(.led(.warning, s.warningAsked))], now: now)
+    }
+
+    /// How long without a picture before the camera counts as lost for the operator (the V4L2
+    /// camera's default timeout; a camera at 1 fps still delivers well within it).
+    static let cameraLostAfter = Nanos.seconds(2)
 
     /// When `tick` next has something to do.
     func nextDeadline() -> MonotonicTime? {
@@ -344,6 +383,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 let stall = last + settings.audioStallTimeout
                 d = min(d ?? stall, stall)
             }
+            if let lost = cameraLostDeadline(s) { d = min(d ?? lost, lost) }
             if let clip = s.clip, let stopAt = clip.stopAt {
                 // A stop waiting on a camera that may be lost (see `progress`).
                 let lost = max(s.lastVideoArrival ?? clip.cursor.originTime, stopAt) + Self.videoLostAtStop + 1
@@ -429,6 +469,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 pipelineDropped: s.buffer.droppedVideo + s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
                 audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount,
+                cameraLost: s.cameraLostSince != nil,
                 detectorEvents: s.detectorEvents, storageLow: s.machine.storageLow, bufferingSince: s.bufferingSince,
                 lastTransition: s.lastTransition)
         }
@@ -585,9 +626,14 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     let span = on ? ClipManifest.Span(start: mt, end: nil) : ClipManifest.Span(start: mt, end: mt)
                     writer.submit(.mute(clipID: clip.id, span))
                 }
-            case .indicator(let action):
+            case .indicator(var action):
                 switch action {
-                case .led(let led, let pattern):
+                case .led(let led, var pattern):
+                    if led == .warning {
+                        s.warningAsked = pattern
+                        if pattern == .off && s.cameraLostSince != nil { pattern = .on }
+                        action = .led(led, pattern)
+                    }
                     s.leds[led] = pattern
                     logger.info("led \(led.rawValue) \(pattern)")
                 case .haptic(let p):

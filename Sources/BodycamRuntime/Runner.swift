@@ -298,7 +298,7 @@ final class RecordingSystem: @unchecked Sendable {
                 "format": hardware.camera.format.description, "frames_captured": Int(cam.delivered),
                 "frames_encoded": r.framesEncoded, "dropped_capture": Int(cam.dropped),
                 "dropped_pipeline": r.pipelineDropped, "corrupt": Int(cam.corrupt), "reopened": Int(cam.recoveries),
-                "gaps": r.videoGaps, "kbps": r.videoKbps.rounded(),
+                "gaps": r.videoGaps, "kbps": r.videoKbps.rounded(), "lost": r.cameraLost,
             ] as [String: Any],
             "audio": [
                 "packets": r.audioPackets, "muted": r.muted, "dropped": r.audioDropped, "gaps": r.audioGaps,

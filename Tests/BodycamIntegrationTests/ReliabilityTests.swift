@@ -68,18 +68,24 @@ struct ReliabilityTests {
         #expect(try Probe(clip).stream("audio") != nil)
     }
 
-    @Test("picture lost while only buffering is listed as a video gap of the clip that later includes it")
+    @Test("picture lost while only buffering: the operator is alerted, and the clip that later includes it lists the gap")
     func preEventVideoGap() throws {
         let dir = TemporaryDirectory("bodycam-vgap")
-        // The camera gone for 1 s, 2 s after its first frame, then back (a device lost and reopened).
-        let board = try Self.simBoard(in: dir, camera: "loss_after_seconds = 2\nloss_seconds = 1")
+        // The camera gone for 3 s, 2 s after its first frame, then back (a device lost and reopened).
+        let board = try Self.simBoard(in: dir, camera: "loss_after_seconds = 2\nloss_seconds = 3")
         let data = dir.path + "/data"
         let rec = try RunningRecorder(
             data: data, board: board, config: dir.file("c.toml", "[recording]\npre_event_seconds = 10\n"))
         try rec.waitForState("buffering")
-        sleep(5)
-        let before = try rec.status()
-        #expect(((before["video"] as? [String: Any])?["gaps"] as? Int) == 1, "\(before)")
+        func video(_ s: [String: Any]) -> [String: Any] { s["video"] as? [String: Any] ?? [:] }
+        func warning(_ s: [String: Any]) -> String? { (s["leds"] as? [String: Any])?["warning"] as? String }
+        // Two seconds without a picture: the warning light and the alert vibration.
+        let lost = try rec.waitForStatus("camera lost", timeout: 8) { video($0)["lost"] as? Bool == true }
+        #expect(warning(lost) == "on", "\(lost)")
+        #expect((lost["haptic"] as? [String: Any])?["last"] as? String == "400/200/400/200/400ms", "\(lost)")
+        // Back: the light goes out, and the gap is counted (reported while nothing was recording).
+        let back = try rec.waitForStatus("camera back", timeout: 8) { video($0)["gaps"] as? Int == 1 }
+        #expect(video(back)["lost"] as? Bool == false && warning(back) == "off", "\(back)")
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         sleep(2)
         #expect(try rec.ctl("stop").status == 0)
@@ -95,16 +101,20 @@ struct ReliabilityTests {
         let start = try #require(double(gap["start"]))
         let end = try #require(double(gap["end"]))
         #expect(start > 0 && start < 3, "gap at \(start) s")
-        #expect(abs(end - start - 1) < 0.05, "gap of \(end - start) s")
+        #expect(abs(end - start - 3) < 0.05, "gap of \(end - start) s")
         // A lost camera is not a run of dropped frames.
         let dropped = try #require(m["dropped_frames"] as? [String: Any], "\(m)")
         #expect(dropped["capture"] as? Int == 0, "\(dropped)")
+        // Audited when it was lost, not only when it came back.
+        let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
+            .compactMap { ($0["details"] as? [String: Any])?["what"] as? String }
+        #expect(faults == ["camera lost", "video gap"], "\(faults)")
         let clip = try Sealed.export(try #require(files.media.first), data: data)
         #expect(try Media.fullDecodeErrors(clip) == "")
         // Every frame outside the gap is there.
         let duration = try #require(double(m["duration"]))
         let frames = try Media.decodedFrames(clip)
-        #expect(abs(Double(frames) - (duration - 1) * 30) <= 3, "\(frames) frames in \(duration) s")
+        #expect(abs(Double(frames) - (duration - 3) * 30) <= 3, "\(frames) frames in \(duration) s")
     }
 
     @Test("a stop while the camera is lost closes the clip at the stop and lists the missing picture")
@@ -118,7 +128,9 @@ struct ReliabilityTests {
         try rec.waitForState("buffering")
         sleep(2)
         #expect(try rec.ctl("press", "record", "--double").status == 0)
-        sleep(5)
+        sleep(3)
+        let lost = try rec.waitForStatus("camera lost", timeout: 8) { ($0["video"] as? [String: Any])?["lost"] as? Bool == true }
+        #expect(lost["state"] as? String == "recording", "\(lost)")
         // The camera has been gone for a while: the hold stops the clip all the same.
         #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
         let stopped = Date()

@@ -152,6 +152,25 @@ final class RunningRecorder {
         throw TestFailure("state \(state) not reached in \(timeout) s:\n\(log)")
     }
 
+    /// Polls `ctl status --json` until `condition` holds; returns that status, or throws with
+    /// the last one seen.
+    @discardableResult
+    func waitForStatus(
+        _ what: String, timeout: Double = 10, _ condition: ([String: Any]) -> Bool
+    ) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            if !process.isRunning { throw TestFailure("bodycam exited (\(process.terminationStatus)):\n\(log)") }
+            if let s = try? status() {
+                if condition(s) { return s }
+                last = s
+            }
+            usleep(100_000)
+        }
+        throw TestFailure("\(what) not seen in \(timeout) s; last status \(last)")
+    }
+
     /// Waits for the process to end; returns its exit status.
     func waitForExit(timeout: Double = 30) throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)

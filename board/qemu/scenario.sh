@@ -78,6 +78,8 @@ result vivid_device "$VIVID"
 echo "$VIVID" >/sys/bus/platform/drivers/vivid/unbind
 result unbound_at "$(realtime)"
 sleep 3
+# No picture for 2 s: the warning LED line goes to 1 (allowing the encoder's queue to drain first).
+if hil_wait_value led-warning 1 2000; then result warning_while_gone 1; else result warning_while_gone 0; fi
 snapshot camera_gone
 result bind_started_at "$(realtime)"
 echo "$VIVID" >/sys/bus/platform/drivers/vivid/bind
@@ -93,6 +95,7 @@ done
 result frames_again_at "$(realtime)"
 snapshot camera_back
 sleep 4
+if hil_wait_value led-warning 0 2000; then result warning_after_back 0; else result warning_after_back 1; fi
 
 # 6. A 3 s hold on the record line stops the clip; the LED goes back to 0.
 hold record 3.3
