@@ -78,12 +78,18 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
                 // Lost: the slots of the outage never come. Wait it out (a stop still ends the
                 // wait), then report it with the first frame back.
                 let from = start + slot * interval
-                let skip = max(1, Int64((Nanos.seconds(loss.seconds) + interval - 1) / interval))
+                let skip = max(1, Int64((Double(Nanos.seconds(loss.seconds)) / Double(interval)).rounded()))
                 lostSlots = skip
                 slot += skip
                 let back = start + Int64(Double(slot * interval) / speed)
                 while SystemClock.monotonic() < back {
-                    if state.withLock({ $0.stopped }) { return nil }
+                    // Still looping, like a V4L2 camera trying to reopen: the watchdog tells that
+                    // from a wedged capture thread by these heartbeats.
+                    let stopped = state.withLock { s in
+                        s.counters.heartbeats &+= 1
+                        return s.stopped
+                    }
+                    if stopped { return nil }
                     SystemClock.sleep(untilMonotonic: min(back, SystemClock.monotonic() + 50_000_000))
                 }
                 state.withLock { $0.counters.recoveries += 1 }

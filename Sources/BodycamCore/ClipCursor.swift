@@ -141,13 +141,25 @@ public struct ClipCursor: Sendable {
         fragments += 1
         let start = cutMediaTime
         let endNs: Int64
+        var videoEndNs: Int64 = 0
         if !hasVideo {
             endNs = until - originTime
         } else if videoEnd < video.endSeq {
             endNs = video[videoEnd].time - originTime
+            videoEndNs = endNs
         } else {
-            endNs = (video[videoEnd - 1].dts + video[videoEnd - 1].duration - originDts)
+            videoEndNs = (video[videoEnd - 1].dts + video[videoEnd - 1].duration - originDts)
                 * 1_000_000_000 / Int64(videoTicksPerSecond)
+            // Cut at the ring's end (the camera stalled, or the clip ends there): the fragment
+            // spans the sound it takes past the last picture too, so the clip's length and its
+            // list of missing picture say where that sound lies.
+            var end = videoEndNs
+            if aEnd > a {
+                let last = audio[aEnd - 1]
+                let soundEnd = last.time - originTime + last.duration * 1_000_000_000 / Int64(audioTicksPerSecond)
+                end = max(end, min(until - originTime, soundEnd))
+            }
+            endNs = end
         }
         let plan = FragmentPlan(
             sequenceNumber: fragments,
@@ -159,7 +171,7 @@ public struct ClipCursor: Sendable {
             endMediaTime: max(start, endNs)
         )
         cutMediaTime = plan.endMediaTime
-        if hasVideo { videoCutEnd = plan.endMediaTime }
+        if hasVideo { videoCutEnd = max(start, videoEndNs) }
         audioCutUntil = until - originTime
         nextVideoSeq = videoEnd
         nextAudioSeq = aEnd

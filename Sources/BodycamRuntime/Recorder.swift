@@ -227,7 +227,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             if let pending = s.pendingStart, au.isKeyframe, au.time >= pending.at - settings.videoFormat.frameRate.frameInterval {
                 s.pendingStart = nil
                 openClip(&s, originSeq: seq, pressedAt: pending.at, trigger: pending.trigger, previous: nil, now: now)
-            } else if var clip = s.clip, au.isKeyframe, seq > clip.cursor.nextVideoSeq {
+            } else if var clip = s.clip, au.isKeyframe, seq > clip.cursor.nextVideoSeq,
+                clip.stopAt.map({ au.time <= $0 }) ?? true
+            {
+                // (A keyframe past the stop is no boundary of this clip: it ends at the stop.)
                 if clip.pendingCut != nil {
                     // The previous boundary is still waiting for audio; a second one means audio is
                     // far behind. Cut without it rather than let the backlog grow.
@@ -379,15 +382,18 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         state.withLock { s in
             var d = [s.classifier.nextDeadline, s.machine.nextDeadline, s.detector.nextDeadline(s.machine.state)]
                 .compactMap { $0 }.min()
+            // Waits that have already run out are left out: the media they wait on (sound more
+            // than a stall behind, a clip closing) wakes the loop itself, and a deadline in the
+            // past would make it spin.
+            let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
+            func wake(_ t: MonotonicTime) { if t > now { d = min(d ?? t, t) } }
             if s.clip?.pendingCut != nil || s.clip?.stopAt != nil, let last = s.lastAudioArrival {
-                let stall = last + settings.audioStallTimeout
-                d = min(d ?? stall, stall)
+                wake(last + settings.audioStallTimeout)
             }
-            if let lost = cameraLostDeadline(s) { d = min(d ?? lost, lost) }
+            if let lost = cameraLostDeadline(s) { wake(lost) }
             if let clip = s.clip, let stopAt = clip.stopAt {
                 // A stop waiting on a camera that may be lost (see `progress`).
-                let lost = max(s.lastVideoArrival ?? clip.cursor.originTime, stopAt) + Self.videoLostAtStop + 1
-                d = min(d ?? lost, lost)
+                wake(max(s.lastVideoArrival ?? clip.cursor.originTime, stopAt) + Self.videoLostAtStop + 1)
             }
             return d
         }
@@ -585,6 +591,12 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         for a in actions {
             switch a {
             case .startClip(let at, let trigger):
+                if s.clip?.stopAt != nil {
+                    // The clip stopped a moment ago is still waiting for its last media (sound
+                    // catching up, or a camera that may be lost): close it with what has arrived,
+                    // rather than open the new clip over it.
+                    progress(&s, now: now, force: true)
+                }
                 s.detector.clipStarted(trigger: trigger)
                 let video = s.buffer.video
                 let newest = video.isEmpty ? nil : video.endSeq - 1
@@ -749,6 +761,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             let nextID = peekNextID(&s, origin: b)
             closeClip(&s, reason: "rollover", next: nextID)
             openClip(&s, originSeq: b, pressedAt: s.buffer.video[b].time, trigger: trigger, previous: old.id, now: now)
+            if let stop = old.stopAt {
+                // Stopped after the rollover point: the stop belongs to the new clip.
+                s.clip?.stopAt = stop
+                s.clip?.endReason = old.endReason
+            }
         }
     }
 
@@ -760,7 +777,15 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// Makes the cuts whose media is complete: a boundary once audio has caught up (or stalled),
     /// and the end of a stopped clip once video and audio have reached the stop time.
     private func progress(_ s: inout State, now: MonotonicTime, force: Bool) {
-        guard let clip = s.clip else { return }
+        guard var clip = s.clip else { return }
+        if let b = clip.pendingCut, let stop = clip.stopAt, s.buffer.video[b].time > stop {
+            // Stopped before this boundary, which arrived first: the clip ends at the stop, so
+            // there is no cut there, and no rollover past the stop (which would carry on in a
+            // new clip the operator stopped).
+            clip.pendingCut = nil
+            clip.rolloverAt = nil
+            s.clip = clip
+        }
         let audioStalled = settings.audio == nil || force
             || (s.lastAudioArrival.map { now - $0 > settings.audioStallTimeout } ?? (now - clip.cursor.originTime > settings.audioStallTimeout))
         func audioReached(_ t: MonotonicTime) -> Bool { audioStalled || (s.newestAudioEnd.map { $0 >= t } ?? false) }
@@ -865,10 +890,19 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         if let c = s.clip, let tail = c.cursor.videoMissingAtEnd(tolerance: Self.videoTailTolerance) {
             // The camera was lost and had not come back when the clip closed: its report comes
             // only with the first frame back, too late for this clip, so the clip says so itself.
-            listGap(&s, video: true, ClipManifest.Span(
-                start: Nanos.toSeconds(tail.lowerBound), end: Nanos.toSeconds(tail.upperBound),
-                reason: "no picture at the clip's end (camera lost)"))
-            logger.warning("clip \(c.id): no picture from \(String(format: "%.3f", Nanos.toSeconds(tail.lowerBound))) s to its end (camera lost)")
+            // (When it came back just after the stop, its report is listed already: only what
+            // that leaves uncovered is added.)
+            var from = Nanos.toSeconds(tail.lowerBound)
+            let to = Nanos.toSeconds(tail.upperBound)
+            let slack = Nanos.toSeconds(Self.videoTailTolerance)
+            for g in c.videoGaps.sorted(by: { $0.start < $1.start }) where g.start <= from + slack {
+                from = max(from, g.end ?? to)
+            }
+            if to - from > slack {
+                let why = s.cameraLostSince != nil ? "camera lost" : "picture late"
+                listGap(&s, video: true, ClipManifest.Span(start: from, end: to, reason: "no picture at the clip's end (\(why))"))
+                logger.warning("clip \(c.id): no picture from \(String(format: "%.3f", from)) s to its end (\(why))")
+            }
         }
         guard let clip = s.clip else { return }
         let duration = Nanos.toSeconds(clip.cursor.cutMediaTime)

@@ -147,6 +147,17 @@ struct ClipCursorTests {
         _ = try cut(&c, video, audio, 50, origin + Nanos.milliseconds(4000) + 1)
         #expect(c.cutMediaTime == Nanos.milliseconds(4000) + 1)
         #expect(c.videoMissingAtEnd(tolerance: tolerance) == (50 * frameNs)..<(Nanos.milliseconds(4000) + 1))
+        // The stop soon after the loss: the last frames are still uncut, so the final cut takes
+        // them and the sound up to the stop together; the picture still ends at the loss.
+        var soon = cursor(video, originSeq: 0, audioFrom: origin)
+        _ = try cut(&soon, video, audio, 25, frameTime(25))
+        let last = try cut(&soon, video, audio, 50, origin + Nanos.milliseconds(3000) + 1)
+        #expect(last.video == 25..<50 && last.endMediaTime == Nanos.milliseconds(3000) + 1)
+        #expect(soon.videoMissingAtEnd(tolerance: tolerance) == (50 * frameNs)..<(Nanos.milliseconds(3000) + 1))
+        // … and only as far as sound was taken: none past 4 s exists, so a stop at 5 s ends at 4 s.
+        var late = cursor(video, originSeq: 0, audioFrom: origin)
+        _ = try cut(&late, video, audio, 50, origin + Nanos.milliseconds(5000))
+        #expect(late.cutMediaTime == Nanos.milliseconds(4000))
         // The picture coming back (a cut with video) ends the missing stretch: the camera's own
         // report lists that gap.
         var d = cursor(video, originSeq: 0, audioFrom: origin)
