@@ -228,9 +228,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 s.pendingStart = nil
                 openClip(&s, originSeq: seq, pressedAt: pending.at, trigger: pending.trigger, previous: nil, now: now)
             } else if var clip = s.clip, au.isKeyframe, seq > clip.cursor.nextVideoSeq,
-                clip.stopAt.map({ au.time <= $0 }) ?? true
+                clip.stopAt.map({ au.time < $0 }) ?? true
             {
-                // (A keyframe past the stop is no boundary of this clip: it ends at the stop.)
+                // (A keyframe at or past the stop is no boundary of this clip: it ends at the stop.)
                 if clip.pendingCut != nil {
                     // The previous boundary is still waiting for audio; a second one means audio is
                     // far behind. Cut without it rather than let the backlog grow.
@@ -663,9 +663,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         }
     }
 
+    /// `stop`: a stop already made (after a rollover point, it belongs to the new clip) and why.
     private func openClip(
         _ s: inout State, originSeq: Int, pressedAt: MonotonicTime, trigger: Trigger, previous: String?,
-        now: MonotonicTime
+        now: MonotonicTime, stop: (at: MonotonicTime, reason: String)? = nil
     ) {
         let video = s.buffer.video
         let origin = video[originSeq]
@@ -721,6 +722,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         s.clip = OpenClip(
             id: id, cursor: cursor, captureDroppedAtStart: s.captureDropped,
             pipelineDroppedAtStart: s.buffer.droppedVideo + s.queueDropped)
+        if let stop {
+            s.clip?.stopAt = stop.at
+            s.clip?.endReason = stop.reason
+        }
         updatePins(&s)
         // Gaps already in the footage this clip starts with (pre-event, or across a rollover).
         for gap in s.recentGaps { listCaptureGap(&s, gap) }
@@ -737,13 +742,15 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             "recording \(id)",
             metadata: ["pre-event": "\(String(format: "%.1f", Nanos.toSeconds(pressedAt - origin.time)))s"])
         // Whole groups of pictures already in the buffer become fragments at once.
+        // (Not past a stop already made: the clip ends there.)
+        func isBoundary(_ seq: Int) -> Bool { stop.map { video[seq].time < $0.at } ?? true }
         var k = video.nextSync(atOrAfter: originSeq + 1)
-        while let boundary = k, boundary < video.endSeq - 1 {
+        while let boundary = k, boundary < video.endSeq - 1, isBoundary(boundary) {
             s.clip?.pendingCut = boundary
             cutPending(&s, now: now)
             k = video.nextSync(atOrAfter: boundary + 1)
         }
-        if let boundary = k { s.clip?.pendingCut = boundary }
+        if let boundary = k, isBoundary(boundary) { s.clip?.pendingCut = boundary }
         progress(&s, now: now, force: false)
     }
 
@@ -760,12 +767,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
             // The new clip begins at this very keyframe, so no frame falls between the two.
             let nextID = peekNextID(&s, origin: b)
             closeClip(&s, reason: "rollover", next: nextID)
-            openClip(&s, originSeq: b, pressedAt: s.buffer.video[b].time, trigger: trigger, previous: old.id, now: now)
-            if let stop = old.stopAt {
-                // Stopped after the rollover point: the stop belongs to the new clip.
-                s.clip?.stopAt = stop
-                s.clip?.endReason = old.endReason
-            }
+            // Stopped after the rollover point: the stop belongs to the new clip.
+            openClip(
+                &s, originSeq: b, pressedAt: s.buffer.video[b].time, trigger: trigger, previous: old.id, now: now,
+                stop: old.stopAt.map { ($0, old.endReason) })
         }
     }
 
@@ -778,7 +783,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// and the end of a stopped clip once video and audio have reached the stop time.
     private func progress(_ s: inout State, now: MonotonicTime, force: Bool) {
         guard var clip = s.clip else { return }
-        if let b = clip.pendingCut, let stop = clip.stopAt, s.buffer.video[b].time > stop {
+        if let b = clip.pendingCut, let stop = clip.stopAt, s.buffer.video[b].time >= stop {
             // Stopped before this boundary, which arrived first: the clip ends at the stop, so
             // there is no cut there, and no rollover past the stop (which would carry on in a
             // new clip the operator stopped).

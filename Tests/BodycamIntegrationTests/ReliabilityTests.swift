@@ -84,7 +84,11 @@ struct ReliabilityTests {
         #expect(warning(lost) == "on", "\(lost)")
         #expect((lost["haptic"] as? [String: Any])?["last"] as? String == "400/200/400/200/400ms", "\(lost)")
         // Back: the light goes out, and the gap is counted (reported while nothing was recording).
-        let back = try rec.waitForStatus("camera back", timeout: 8) { video($0)["gaps"] as? Int == 1 }
+        // (The gap is counted as the camera reports it, the light put out with the first frame
+        // encoded after it: wait for both.)
+        let back = try rec.waitForStatus("camera back", timeout: 8) {
+            video($0)["gaps"] as? Int == 1 && video($0)["lost"] as? Bool == false
+        }
         #expect(video(back)["lost"] as? Bool == false && warning(back) == "off", "\(back)")
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         sleep(2)
