@@ -128,16 +128,11 @@ package struct BoardDescription: Sendable, Equatable {
                 throw m.fail("buffer_frames", "must hold at least two periods (\(2 * mic.periodFrames) frames)")
             }
             mic.syncMarks = try m.bool("sync_marks") ?? false
-            if let after = try m.double("loss_after_seconds", range: 0.1...86_400) {
-                guard mic.kind == .synthetic else {
-                    throw m.fail("loss_after_seconds", "is a fault of the synthetic microphone only")
-                }
-                guard let seconds = try m.double("loss_seconds", range: 0.05...60) else {
-                    throw m.fail("loss_after_seconds", "needs loss_seconds (how much sound is lost)")
-                }
-                (mic.lossAfterSeconds, mic.lossSeconds) = (after, seconds)
-            } else if m.line(of: "loss_seconds") != nil {
-                throw m.fail("loss_seconds", "needs loss_after_seconds (when the sound is lost)")
+            if let loss = try lossFault(
+                m, synthetic: mic.kind == .synthetic, device: "microphone", seconds: 0.05...60,
+                lost: ("how much sound is lost", "when the sound is lost"))
+            {
+                (mic.lossAfterSeconds, mic.lossSeconds) = loss
             }
             try m.finish()
         }
@@ -245,16 +240,32 @@ package struct BoardDescription: Sendable, Equatable {
             syncMarks: try cam.bool("sync_marks") ?? false, device: device, card: card, busInfo: bus,
             input: try cam.int("input", range: 0...255).map(Int.init), dvTimings: try cam.bool("dv_timings") ?? false,
             timeoutSeconds: try cam.double("timeout_seconds", range: 0.2...30) ?? 2, stallAfterSeconds: stall)
-        if let after = try cam.double("loss_after_seconds", range: 0.1...86_400) {
-            guard kind == .synthetic else { throw cam.fail("loss_after_seconds", "is a fault of the synthetic camera only") }
-            guard let seconds = try cam.double("loss_seconds", range: 0.1...3_600) else {
-                throw cam.fail("loss_after_seconds", "needs loss_seconds (how long the camera is gone)")
-            }
-            (camera.lossAfterSeconds, camera.lossSeconds) = (after, seconds)
-        } else if cam.line(of: "loss_seconds") != nil {
-            throw cam.fail("loss_seconds", "needs loss_after_seconds (when the camera is lost)")
+        if let loss = try lossFault(
+            cam, synthetic: kind == .synthetic, device: "camera", seconds: 0.1...3_600,
+            lost: ("how long the camera is gone", "when the camera is lost"))
+        {
+            (camera.lossAfterSeconds, camera.lossSeconds) = loss
         }
         return camera
+    }
+
+    /// A synthetic device's loss fault: `loss_after_seconds` and `loss_seconds`, both or neither,
+    /// on a synthetic device only. `lost` says what each key means, for the error naming the other.
+    private static func lossFault(
+        _ t: ConfigTable, synthetic: Bool, device: String, seconds range: ClosedRange<Double>,
+        lost: (seconds: String, after: String)
+    ) throws(ConfigError) -> (after: Double, seconds: Double)? {
+        guard let after = try t.double("loss_after_seconds", range: 0.1...86_400) else {
+            if t.line(of: "loss_seconds") != nil {
+                throw t.fail("loss_seconds", "needs loss_after_seconds (\(lost.after))")
+            }
+            return nil
+        }
+        guard synthetic else { throw t.fail("loss_after_seconds", "is a fault of the synthetic \(device) only") }
+        guard let seconds = try t.double("loss_seconds", range: range) else {
+            throw t.fail("loss_after_seconds", "needs loss_seconds (\(lost.seconds))")
+        }
+        return (after, seconds)
     }
 
     /// A line is a name (`record = "bodycam-record"`) or a chip and offset
