@@ -21,20 +21,29 @@ struct ReliabilityTests {
                 .replacingOccurrences(of: "[microphone]\n", with: "[microphone]\n" + microphone + "\n"))
     }
 
+    /// A recorder on the sim board with device faults added, running until buffering; its data
+    /// folder is `dir/data`.
+    static func faultyRecorder(
+        in dir: TemporaryDirectory, camera: String = "", microphone: String = "", recording: String
+    ) throws -> (rec: RunningRecorder, data: String) {
+        let board = try simBoard(in: dir, camera: camera, microphone: microphone)
+        let data = dir.path + "/data"
+        let rec = try RunningRecorder(data: data, board: board, config: dir.file("c.toml", "[recording]\n" + recording))
+        try rec.waitForState("buffering")
+        return (rec, data)
+    }
+
     // MARK: - Capture gaps
 
     @Test("sound lost while only buffering is listed as an audio gap of the clip that later includes it")
     func preEventAudioGap() throws {
         let dir = TemporaryDirectory("bodycam-gap")
         // 0.5 s of sound never delivered, 2 s after the microphone starts (an overrun).
-        let board = try Self.simBoard(in: dir, camera: "", microphone: "loss_after_seconds = 2\nloss_seconds = 0.5")
-        let data = dir.path + "/data"
-        let rec = try RunningRecorder(
-            data: data, board: board,
+        let (rec, data) = try Self.faultyRecorder(
+            in: dir, microphone: "loss_after_seconds = 2\nloss_seconds = 0.5",
             // Pre-event sound on (it is off by default: then the clip has no sound before the
             // press, and a gap there is no gap in it).
-            config: dir.file("c.toml", "[recording]\npre_event_seconds = 10\npre_event_audio = true\n"))
-        try rec.waitForState("buffering")
+            recording: "pre_event_seconds = 10\npre_event_audio = true\n")
         sleep(5)
         // Reported while nothing was recording.
         let before = try rec.status()
@@ -72,11 +81,8 @@ struct ReliabilityTests {
     func preEventVideoGap() throws {
         let dir = TemporaryDirectory("bodycam-vgap")
         // The camera gone for 3 s, 2 s after its first frame, then back (a device lost and reopened).
-        let board = try Self.simBoard(in: dir, camera: "loss_after_seconds = 2\nloss_seconds = 3")
-        let data = dir.path + "/data"
-        let rec = try RunningRecorder(
-            data: data, board: board, config: dir.file("c.toml", "[recording]\npre_event_seconds = 10\n"))
-        try rec.waitForState("buffering")
+        let (rec, data) = try Self.faultyRecorder(
+            in: dir, camera: "loss_after_seconds = 2\nloss_seconds = 3", recording: "pre_event_seconds = 10\n")
         func video(_ s: [String: Any]) -> [String: Any] { s["video"] as? [String: Any] ?? [:] }
         func warning(_ s: [String: Any]) -> String? { (s["leds"] as? [String: Any])?["warning"] as? String }
         // Two seconds without a picture: the warning light and the alert vibration.
@@ -125,11 +131,8 @@ struct ReliabilityTests {
     func stopWhileCameraLost() throws {
         let dir = TemporaryDirectory("bodycam-lostatstop")
         // Gone 5 s after the first frame, for longer than the test runs.
-        let board = try Self.simBoard(in: dir, camera: "loss_after_seconds = 5\nloss_seconds = 120")
-        let data = dir.path + "/data"
-        let rec = try RunningRecorder(
-            data: data, board: board, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"))
-        try rec.waitForState("buffering")
+        let (rec, data) = try Self.faultyRecorder(
+            in: dir, camera: "loss_after_seconds = 5\nloss_seconds = 120", recording: "pre_event_seconds = 2\n")
         sleep(2)
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         sleep(3)
