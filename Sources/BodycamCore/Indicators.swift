@@ -37,6 +37,43 @@ public enum LEDPattern: Sendable, Equatable, Codable, CustomStringConvertible {
     }
 }
 
+/// Why the warning light is lit. Several can hold at once; the light shows one pattern for all
+/// of them (`WarningLight`), so clearing one reason never hides another.
+public enum WarningReason: String, Sendable, CaseIterable, Codable, Comparable {
+    /// Free space is below the reserve (or a write hit ENOSPC): no clip starts.
+    case storageLow = "storage_low"
+    /// A write to the clip store failed for another reason (EIO, a card gone read-only). Held
+    /// until a later clip's fragment is written, which shows the storage works again.
+    case storageFault = "storage_fault"
+    /// No picture from the camera while buffering or recording.
+    case cameraLost = "camera_lost"
+
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The warning light as the set of reasons behind it. Low storage blinks (the operator cannot
+/// start a clip, which matters most); any other reason lights it steadily.
+public struct WarningLight: Sendable, Equatable {
+    public private(set) var reasons: Set<WarningReason> = []
+
+    public init() {}
+
+    public static let storageLowBlink = LEDPattern.blink(onMilliseconds: 250, offMilliseconds: 250)
+
+    public var pattern: LEDPattern {
+        if reasons.contains(.storageLow) { return Self.storageLowBlink }
+        return reasons.isEmpty ? .off : .on
+    }
+
+    /// Raises (`active`) or clears one reason. Returns the light's new pattern when that changed
+    /// it, nil when the light shows the same as before.
+    public mutating func set(_ reason: WarningReason, _ active: Bool) -> LEDPattern? {
+        let before = pattern
+        if active { reasons.insert(reason) } else { reasons.remove(reason) }
+        return pattern == before ? nil : pattern
+    }
+}
+
 /// A vibration (or tone) pattern: alternating on and off durations in milliseconds, starting on.
 public struct PulsePattern: Sendable, Equatable, Codable, CustomStringConvertible {
     public var milliseconds: [Int]

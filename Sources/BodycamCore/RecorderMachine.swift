@@ -29,6 +29,8 @@ public enum RecorderAction: Sendable, Equatable {
     /// Silence the microphone from `at` (true) or restore it (false).
     case setMute(Bool, at: MonotonicTime)
     case indicator(IndicatorAction)
+    /// Raise or clear one reason for the warning light (which shows them all: `WarningLight`).
+    case warning(WarningReason, Bool)
     /// Something worth a log line and an audit entry that changes nothing else.
     case note(String)
 }
@@ -129,13 +131,13 @@ public struct RecorderMachine: Sendable {
         guard low != storageLow else { return [] }
         storageLow = low
         guard low else {
-            return [.indicator(.led(.warning, .off)), .note("storage above its reserve again: clips can start")]
+            return [.warning(.storageLow, false), .note("storage above its reserve again: clips can start")]
         }
         var actions: [RecorderAction] = []
         if state == .recording {
             actions = stop(at: t).filter { if case .indicator(.haptic) = $0 { return false } else { return true } }
         }
-        actions.append(.indicator(.led(.warning, .blink(onMilliseconds: 250, offMilliseconds: 250))))
+        actions.append(.warning(.storageLow, true))
         actions.append(.indicator(.haptic(.alert)))
         actions.append(.note("storage below its reserve: no new clip starts"))
         return actions

@@ -172,6 +172,9 @@ public enum ControlCommands {
         if let leds = obj["leds"] as? [String: String] {
             lines.append("leds:       " + leds.keys.sorted().map { "\($0)=\(leds[$0]!)" }.joined(separator: " "))
         }
+        if let warnings = obj["warnings"] as? [String], !warnings.isEmpty {
+            lines.append("warnings:   " + warnings.map { $0.replacingOccurrences(of: "_", with: " ") }.joined(separator: ", "))
+        }
         lines.append("muted:      \(obj["muted"] as? Bool ?? false)")
         lines.append("docked:     \(obj["docked"] as? Bool ?? false)")
         if let o = obj["offload"] as? [String: Any] {

@@ -48,6 +48,8 @@ struct RecorderStatus: Sendable {
     var lastClip: String?
     var muted: Bool
     var leds: [LED: LEDPattern]
+    /// Why the warning light is lit (`WarningReason` raw values, sorted).
+    var warnings: [String]
     var lastHaptic: String?
     var hapticCount: Int
     var lastTone: String?
@@ -130,9 +132,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var clipsClosed = 0
         var lastClip: String?
         var leds: [LED: LEDPattern] = [:]
-        /// What the state machine and the storage faults ask of the warning light; a lost
-        /// camera shows on it only while they leave it off.
-        var warningAsked: LEDPattern = .off
+        /// Why the warning light is lit (low storage, a write fault, a lost camera).
+        var warning = WarningLight()
+        /// While a write fault (not for space) holds the warning light: the clips open or
+        /// finishing when it happened. A fragment of any later clip written clears it.
+        var storageFaultClips: Set<String> = []
         /// Since when no picture has arrived, once that has lasted `cameraLostAfter`.
         var cameraLostSince: MonotonicTime?
         var lastHaptic: String?
@@ -354,7 +358,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         s.cameraLostSince = last
         logger.error("no picture from the camera for \(Nanos.toSeconds(now - last)) s; \(s.clip == nil ? "buffering sound only" : "recording sound only")")
         audit(&s, "fault", ["what": "camera lost"] + (s.clip.map { ["clip": $0.id] } ?? [:]), at: now)
-        perform(&s, [.indicator(.led(.warning, s.warningAsked)), .indicator(.haptic(.alert))], now: now)
+        perform(&s, [.warning(.cameraLost, true), .indicator(.haptic(.alert))], now: now)
     }
 
     /// When the camera counts as lost if no picture comes first; nil when not watched (not
@@ -370,7 +374,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         guard let since = s.cameraLostSince else { return }
         s.cameraLostSince = nil
         logger.notice("picture from the camera again after \(Decimals.two(Nanos.toSeconds(now - since))) s")
-        perform(&s, [.indicator(.led(.warning, s.warningAsked))], now: now)
+        perform(&s, [.warning(.cameraLost, false)], now: now)
     }
 
     /// How long without a picture before the camera counts as lost for the operator (the V4L2
@@ -470,7 +474,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     s.buffer.video.isEmpty ? 0 : Nanos.toSeconds(s.buffer.video[s.buffer.video.endSeq - 1].time - c.cursor.originTime)
                 },
                 clipMarkers: s.clip?.markers ?? 0, clipsClosed: s.clipsClosed, lastClip: s.lastClip,
-                muted: s.machine.muted, leds: s.leds, lastHaptic: s.lastHaptic, hapticCount: s.hapticCount,
+                muted: s.machine.muted, leds: s.leds, warnings: s.warning.reasons.sorted().map(\.rawValue), lastHaptic: s.lastHaptic, hapticCount: s.hapticCount,
                 lastTone: s.lastTone, framesEncoded: s.framesEncoded, captureDropped: s.captureDropped,
                 pipelineDropped: s.buffer.droppedVideo + s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
@@ -506,8 +510,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     s.storageLowAtFree = free
                     perform(&s, s.machine.storage(low: true, at: newest), now: newest)
                 } else {
+                    s.storageFaultClips = [job.clipID]
                     perform(&s, s.machine.stop(at: newest), now: newest)
-                    perform(&s, [.indicator(.led(.warning, .on)), .indicator(.haptic(.alert))], now: newest)
+                    perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: newest)
                 }
             } else if let error, s.faultedEarlierClip != job.clipID {
                 // The clip before a rollover, still being written when it failed: the writer ends
@@ -517,7 +522,13 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
                 logger.critical("storage failed while finishing clip \(job.clipID): \(error)")
                 audit(&s, "fault", ["what": "storage", "clip": job.clipID, "error": error.description], at: now)
-                perform(&s, [.indicator(.led(.warning, .on)), .indicator(.haptic(.alert))], now: now)
+                s.storageFaultClips = Set([job.clipID] + (s.clip.map { [$0.id] } ?? []))
+                perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: now)
+            } else if error == nil, !s.storageFaultClips.isEmpty, !s.storageFaultClips.contains(job.clipID) {
+                // A fragment of a clip begun after the fault is on storage: writing works again.
+                s.storageFaultClips = []
+                logger.notice("storage writes again: clip \(job.clipID) is being written")
+                perform(&s, [.warning(.storageFault, false)], now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
             }
         }
     }
@@ -638,14 +649,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     let span = on ? ClipManifest.Span(start: mt, end: nil) : ClipManifest.Span(start: mt, end: mt)
                     writer.submit(.mute(clipID: clip.id, span))
                 }
-            case .indicator(var action):
+            case .indicator(let action):
                 switch action {
-                case .led(let led, var pattern):
-                    if led == .warning {
-                        s.warningAsked = pattern
-                        if pattern == .off && s.cameraLostSince != nil { pattern = .on }
-                        action = .led(led, pattern)
-                    }
+                case .led(let led, let pattern):
                     s.leds[led] = pattern
                     logger.info("led \(led.rawValue) \(pattern)")
                 case .haptic(let p):
@@ -657,6 +663,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     logger.info("tone \(p)")
                 }
                 indicators.perform(action)
+            case .warning(let reason, let active):
+                guard let pattern = s.warning.set(reason, active) else { break }
+                s.leds[.warning] = pattern
+                logger.info("led warning \(pattern) (\(s.warning.reasons.sorted().map(\.rawValue).joined(separator: ",")))")
+                indicators.perform(.led(.warning, pattern))
             case .note(let text):
                 logger.info("\(text)")
             }

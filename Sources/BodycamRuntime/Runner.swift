@@ -293,6 +293,7 @@ final class RecordingSystem: @unchecked Sendable {
             "muted": r.muted,
             "docked": docked.withLock { $0 },
             "leds": Dictionary(uniqueKeysWithValues: LED.allCases.map { ($0.rawValue, (r.leds[$0] ?? .off).description) }),
+            "warnings": r.warnings,
             "haptic": ["last": r.lastHaptic as Any, "count": r.hapticCount],
             "video": [
                 "format": hardware.camera.format.description, "frames_captured": Int(cam.delivered),

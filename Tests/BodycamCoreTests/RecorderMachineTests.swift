@@ -287,7 +287,7 @@ struct RecorderMachineStorageTests {
         var m = recording(since: 10)
         let low = m.storage(low: true, at: sec(20))
         #expect(stops(low) == [sec(20)])
-        #expect(low.contains(.indicator(.led(.warning, .blink(onMilliseconds: 250, offMilliseconds: 250)))))
+        #expect(low.contains(.warning(.storageLow, true)))
         #expect(low.contains(.indicator(.haptic(.alert))))
         #expect(!low.contains(.indicator(.haptic(.twoShort))), "the alert replaces the stop's two short pulses")
         #expect(m.state == .buffering && m.storageLow)
@@ -298,7 +298,7 @@ struct RecorderMachineStorageTests {
         #expect(refused.contains(.indicator(.haptic(.alert))))
         #expect(m.state == .buffering)
         let back = m.storage(low: false, at: sec(30))
-        #expect(back.contains(.indicator(.led(.warning, .off))))
+        #expect(back.contains(.warning(.storageLow, false)))
         #expect(starts(m.handle(press(.record, .doublePress, at: 31))) == [sec(31)])
     }
 

@@ -87,7 +87,7 @@ struct ReliabilityTests {
         func warning(_ s: [String: Any]) -> String? { (s["leds"] as? [String: Any])?["warning"] as? String }
         // Two seconds without a picture: the warning light and the alert vibration.
         let lost = try rec.waitForStatus("camera lost", timeout: 8) { video($0)["lost"] as? Bool == true }
-        #expect(warning(lost) == "on", "\(lost)")
+        #expect(warning(lost) == "on" && lost["warnings"] as? [String] == ["camera_lost"], "\(lost)")
         #expect((lost["haptic"] as? [String: Any])?["last"] as? String == "400/200/400/200/400ms", "\(lost)")
         // Back: the light goes out, and the gap is counted (reported while nothing was recording).
         // (The gap is counted as the camera reports it, the light put out with the first frame
@@ -96,6 +96,7 @@ struct ReliabilityTests {
             video($0)["gaps"] as? Int == 1 && video($0)["lost"] as? Bool == false
         }
         #expect(video(back)["lost"] as? Bool == false && warning(back) == "off", "\(back)")
+        #expect(back["warnings"] as? [String] == [], "\(back)")
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         sleep(2)
         #expect(try rec.ctl("stop").status == 0)
@@ -362,6 +363,7 @@ struct ReliabilityTests {
         let storage = status["storage"] as? [String: Any]
         #expect(storage?["low"] as? Bool == true, "\(status)")
         #expect((status["leds"] as? [String: String])?["warning"]?.hasPrefix("blink") == true, "\(status)")
+        #expect(status["warnings"] as? [String] == ["storage_low"], "\(status)")
         let alerts = status["haptic"] as? [String: Any]
         #expect((alerts?["last"] as? String)?.contains("400") == true, "no alert vibration: \(status)")
         // A double press now is refused (and felt), not silently lost.
@@ -375,7 +377,7 @@ struct ReliabilityTests {
         while Date() < deadline, (try rec.status()["storage"] as? [String: Any])?["low"] as? Bool != false { usleep(200_000) }
         status = try rec.status()
         #expect((status["storage"] as? [String: Any])?["low"] as? Bool == false, "\(status)")
-        #expect((status["leds"] as? [String: String])?["warning"] == "off")
+        #expect((status["leds"] as? [String: String])?["warning"] == "off" && status["warnings"] as? [String] == [], "\(status)")
         _ = try rec.ctl("press", "record", "--double")
         try rec.waitForState("recording")
         sleep(2)

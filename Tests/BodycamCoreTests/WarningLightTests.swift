@@ -1,0 +1,35 @@
+import Testing
+
+@testable import BodycamCore
+
+@Suite("Warning light: one light, several reasons")
+struct WarningLightTests {
+    @Test("low storage blinks over any other reason; clearing one reason never hides another")
+    func reasons() {
+        var light = WarningLight()
+        #expect(light.pattern == .off)
+        #expect(light.set(.storageFault, true) == .on)
+        // The storage comes back above its reserve: the write fault still shows.
+        #expect(light.set(.storageLow, true) == WarningLight.storageLowBlink)
+        #expect(light.set(.storageLow, false) == .on)
+        #expect(light.pattern == .on && light.reasons == [.storageFault])
+        // A lost camera on top of the fault changes nothing visible, and its return leaves the
+        // fault lit.
+        #expect(light.set(.cameraLost, true) == nil)
+        #expect(light.set(.cameraLost, false) == nil)
+        #expect(light.pattern == .on)
+        #expect(light.set(.storageFault, false) == .off)
+    }
+
+    @Test("a lost camera while storage is low: the blink stays, and the light stays on after it")
+    func cameraLostDuringLowStorage() {
+        var light = WarningLight()
+        #expect(light.set(.storageLow, true) == WarningLight.storageLowBlink)
+        #expect(light.set(.cameraLost, true) == nil)
+        #expect(light.set(.storageLow, false) == .on)
+        #expect(light.set(.cameraLost, false) == .off)
+        // Repeats change nothing.
+        #expect(light.set(.cameraLost, false) == nil)
+        #expect(light.reasons.isEmpty)
+    }
+}
