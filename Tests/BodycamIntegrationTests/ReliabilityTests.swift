@@ -181,6 +181,47 @@ struct ReliabilityTests {
         #expect(audioSeconds > duration - 0.5, "sound \(audioSeconds) s of \(duration) s")
     }
 
+    @Test("a start while the stopped clip waits for a lost camera closes that clip first; both play and verify")
+    func startWhileStoppedClipWaits() throws {
+        let dir = TemporaryDirectory("bodycam-startinwait")
+        // Gone 5 s after the first frame, back 8 s later.
+        let (rec, data) = try Self.faultyRecorder(
+            in: dir, camera: "loss_after_seconds = 5\nloss_seconds = 8", recording: "pre_event_seconds = 2\n")
+        sleep(2)
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        _ = try rec.waitForStatus("camera lost", timeout: 8) { ($0["video"] as? [String: Any])?["lost"] as? Bool == true }
+        // Stopped while the camera is gone: the clip waits up to 3 s for a picture up to the
+        // stop. A new start inside that wait must not open over it.
+        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        let started = try rec.waitForStatus("the second clip", timeout: 2) {
+            $0["state"] as? String == "recording" && $0["clips"] as? Int == 1
+        }
+        #expect(((started["video"] as? [String: Any])?["lost"] as? Bool) == true, "camera back too early: \(started)")
+        _ = try rec.waitForStatus("camera back", timeout: 12) { ($0["video"] as? [String: Any])?["lost"] as? Bool == false }
+        sleep(2)
+        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
+        _ = try rec.waitForStatus("the second clip closed", timeout: 8) { $0["clips"] as? Int == 2 }
+        #expect(try rec.ctl("stop").status == 0)
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let manifests = try checkClips(data).sorted { ($0["start_utc"] as? String ?? "") < ($1["start_utc"] as? String ?? "") }
+        try #require(manifests.count == 2, "\(manifests)")
+        let (first, second) = (manifests[0], manifests[1])
+        for m in manifests {
+            #expect(m["interrupted"] as? Bool == false && m["end_reason"] as? String == "button", "\(m)")
+        }
+        let firstGaps = first["video_gaps"] as? [[String: Any]] ?? []
+        #expect(firstGaps.map { $0["reason"] as? String } == ["no picture at the clip's end (camera lost)"], "\(firstGaps)")
+        // The second clip began on the pre-event picture from before the loss, so the outage lies
+        // inside it, listed once, with the camera's own reason.
+        let secondGaps = second["video_gaps"] as? [[String: Any]] ?? []
+        #expect(secondGaps.count == 1, "\(secondGaps)")
+        if let g = secondGaps.first, let start = double(g["start"]), let end = double(g["end"]) {
+            #expect(end - start > 4, "gap \(g)")
+        }
+    }
+
     // MARK: - systemd
 
     /// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`, recording each message and
