@@ -12,6 +12,7 @@ public enum X264Error: Error, CustomStringConvertible, Equatable, Sendable {
     case badProfile(String)
     case badParameter(String)
     case openFailed
+    case reopenChangedHeaders
     case encodeFailed(Int32)
 
     public var description: String {
@@ -20,6 +21,7 @@ public enum X264Error: Error, CustomStringConvertible, Equatable, Sendable {
         case .badProfile(let p): return "x264 cannot apply profile \"\(p)\" to these settings"
         case .badParameter(let s): return "x264 refused parameter \(s)"
         case .openFailed: return "x264_encoder_open failed (invalid combination of settings)"
+        case .reopenChangedHeaders: return "x264 reopened after a drain gave other parameter sets"
         case .encodeFailed(let r): return "x264_encoder_encode failed (\(r))"
         }
     }
@@ -33,7 +35,7 @@ public enum X264Error: Error, CustomStringConvertible, Equatable, Sendable {
 /// every input picture into its own frame anyway).
 public final class X264Encoder: VideoEncoder {
     private var param = x264_param_t()
-    private let handle: OpaquePointer
+    private var handle: OpaquePointer
     private var picIn = x264_picture_t()
     private var picOut = x264_picture_t()
     /// NV12 staging picture for YUYV input.
@@ -110,30 +112,32 @@ public final class X264Encoder: VideoEncoder {
             picIn.img.i_plane = 3
         }
 
-        // Parameter sets for avcC: x264_encoder_headers returns SPS, PPS and the SEI with its
-        // settings string, each prefixed by a 4-byte length because b_annexb is 0.
+        let headers = Self.headers(h)
+        settingsString = Self.settings(fromSEI: Array(headers.sei.dropFirst(4)))
+        parameterSets = (headers.sps, headers.pps)
+        seiNAL = .allocate(byteCount: headers.sei.count, alignment: 16)
+        seiNAL.copyBytes(from: headers.sei)
+    }
+
+    /// Parameter sets for avcC: x264_encoder_headers returns SPS, PPS and the SEI with its
+    /// settings string, each prefixed by a 4-byte length because b_annexb is 0. SPS and PPS come
+    /// without their prefix, the SEI with it (it goes into samples as it is).
+    private static func headers(_ h: OpaquePointer) -> (sps: [UInt8], pps: [UInt8], sei: [UInt8]) {
         var nals: UnsafeMutablePointer<x264_nal_t>?
         var count: Int32 = 0
-        var sps: [UInt8] = []
-        var pps: [UInt8] = []
-        var sei: [UInt8] = []
-        if x264_encoder_headers(h, &nals, &count) >= 0, let nals {
-            for i in 0..<Int(count) {
-                let nal = nals[i]
-                let body = Array(UnsafeBufferPointer(start: nal.p_payload + 4, count: Int(nal.i_payload) - 4))
-                switch nal.i_type {
-                case Int32(NAL_SPS.rawValue): sps = body
-                case Int32(NAL_PPS.rawValue): pps = body
-                case Int32(NAL_SEI.rawValue):
-                    settingsString = Self.settings(fromSEI: body)
-                    sei = Array(UnsafeBufferPointer(start: nal.p_payload, count: Int(nal.i_payload)))
-                default: break
-                }
+        var out: (sps: [UInt8], pps: [UInt8], sei: [UInt8]) = ([], [], [])
+        guard x264_encoder_headers(h, &nals, &count) >= 0, let nals else { return out }
+        for i in 0..<Int(count) {
+            let nal = nals[i]
+            let whole = Array(UnsafeBufferPointer(start: nal.p_payload, count: Int(nal.i_payload)))
+            switch nal.i_type {
+            case Int32(NAL_SPS.rawValue): out.sps = Array(whole.dropFirst(4))
+            case Int32(NAL_PPS.rawValue): out.pps = Array(whole.dropFirst(4))
+            case Int32(NAL_SEI.rawValue): out.sei = whole
+            default: break
             }
         }
-        parameterSets = (sps, pps)
-        seiNAL = .allocate(byteCount: sei.count, alignment: 16)
-        seiNAL.copyBytes(from: sei)
+        return out
     }
 
     deinit {
@@ -186,6 +190,25 @@ public final class X264Encoder: VideoEncoder {
     public func flush(output: (EncodedVideo) throws -> Void) throws {
         while x264_encoder_delayed_frames(handle) > 0 {
             try run(nil, fallbackTime: .zero, output: output)
+        }
+    }
+
+    public var delayedFrames: Int { Int(x264_encoder_delayed_frames(handle)) }
+
+    /// x264 takes no more frames once flushed (its lookahead thread has been told to end), so
+    /// the drained encoder is closed and a new one opened with the same parameters. Its first
+    /// frame is an IDR, and its parameter sets are the same bytes (checked), so the track and its
+    /// `avcC` carry on unchanged.
+    public func drain(output: (EncodedVideo) throws -> Void) throws {
+        guard delayedFrames > 0 else { return }
+        try flush(output: output)
+        timesByPTS.removeAll(keepingCapacity: true)
+        x264_encoder_close(handle)
+        guard let h = bodycam_x264_encoder_open(&param) else { throw X264Error.openFailed }
+        handle = h
+        let headers = Self.headers(h)
+        guard headers.sps == parameterSets.sps && headers.pps == parameterSets.pps else {
+            throw X264Error.reopenChangedHeaders
         }
     }
 

@@ -227,6 +227,12 @@ public protocol VideoEncoder: AnyObject {
     ) throws
     /// Drains delayed frames at the end of a stream.
     func flush(output: (EncodedVideo) throws -> Void) throws
+    /// Frames taken but not yet given back (B-frames, lookahead); 0 with `tune = zerolatency`.
+    var delayedFrames: Int { get }
+    /// Gives back every delayed frame now, and goes on taking frames afterwards, the next one as
+    /// a keyframe with the same parameter sets. For a source that paused (a camera lost): the
+    /// pictures it took before the pause reach the clip now, not when it resumes.
+    func drain(output: (EncodedVideo) throws -> Void) throws
 }
 
 /// Turns PCM into Opus packets. Used from the audio thread only.

@@ -119,12 +119,18 @@ final class MediaPipeline: @unchecked Sendable {
         var drops = CaptureDropCounter()
         var forceKeyframe = false
         var failure: (any Error)?
+        var drainFailure: (any Error)?
         let output: (EncodedVideo) -> Void = { [recorder, self] au in
             let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
             let ours = self.queueDropped.load(ordering: .relaxed)
             if recorder.appendVideo(au, drops: (drops.deviceDrops(ours: ours), ours), now: now) { forceKeyframe = true }
         }
         var lastTime: MonotonicTime?
+        // An encoder that holds frames back (B-frames, lookahead: not the default zerolatency)
+        // gives them up when the camera pauses this long, so a clip stopped during the pause
+        // has the pictures captured before it. Well past a frame interval, so a slow camera
+        // is not drained (and restarted on a keyframe) at every frame.
+        let drainAfter = max(Nanos.milliseconds(500), 3 * interval)
         let next: () -> RawFrame?
         if waitForEncoder {
             next = { [self] in
@@ -137,7 +143,28 @@ final class MediaPipeline: @unchecked Sendable {
                 }
             }
         } else {
-            next = { [frames] in frames.pop() }
+            next = { [self, frames] in
+                while true {
+                    switch frames.pop(waitingAtMost: drainAfter) {
+                    case .element(let frame): return frame
+                    case .closed: return nil
+                    case .timedOut:
+                        let held = videoEncoder.delayedFrames
+                        guard held > 0 else { continue }
+                        do {
+                            try videoEncoder.drain(output: output)
+                            logger.info("no picture for \(drainAfter / 1_000_000) ms: the encoder gave up the \(held) frame(s) it held")
+                        } catch {
+                            // Nothing more can be encoded: end as a failed encoder does.
+                            drainFailure = error
+                            logger.error("video encoder drain failed: \(error)")
+                            camera.stop()
+                            while let frame = frames.pop() { camera.release(frame) }
+                            return nil
+                        }
+                    }
+                }
+            }
         }
         while let frame = next() {
             drops.saw(sequence: frame.sequence, ours: queueDropped.load(ordering: .relaxed))
@@ -176,10 +203,10 @@ final class MediaPipeline: @unchecked Sendable {
             while let frame = frames.pop() { camera.release(frame) }
         }
         if let update = videoDetector?.finish(at: lastTime ?? .zero) { detected(update) }
-        if failure == nil {
+        if failure == nil && drainFailure == nil {
             do { try videoEncoder.flush(output: output) } catch { logger.error("video encoder flush failed: \(error)") }
         }
-        onVideoEnded?(failure ?? endError)
+        onVideoEnded?(failure ?? drainFailure ?? endError)
     }
 
     private func audioLoop() {

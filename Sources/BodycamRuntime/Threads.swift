@@ -99,7 +99,12 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         self.capacity = capacity
         items.reserveCapacity(capacity ?? 64)
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(notEmpty, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        // `pop(waitingAtMost:)` measures CLOCK_MONOTONIC: a wall-clock step cannot stretch it.
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(notEmpty, &attr)
+        pthread_condattr_destroy(&attr)
         pthread_cond_init(notFull, nil)
     }
 
@@ -159,6 +164,30 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         head += 1
         pthread_cond_signal(notFull)
         return e
+    }
+
+    enum Popped {
+        case element(Element)
+        /// Nothing came within the time given.
+        case timedOut
+        /// Closed and drained.
+        case closed
+    }
+
+    /// Takes the oldest element, waiting while empty, but at most `nanoseconds`.
+    func pop(waitingAtMost nanoseconds: Int64) -> Popped {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        let deadline = SystemClock.monotonic() + nanoseconds
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        while count == 0 && !closed {
+            if pthread_cond_timedwait(notEmpty, mutex, &ts) == ETIMEDOUT && count == 0 && !closed { return .timedOut }
+        }
+        guard count > 0 else { return .closed }
+        let e = items[head]
+        head += 1
+        pthread_cond_signal(notFull)
+        return .element(e)
     }
 
     var depth: Int {

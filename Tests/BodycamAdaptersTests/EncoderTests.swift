@@ -57,6 +57,68 @@ struct EncoderTests {
         #expect(aus.enumerated().filter { $0.element.key }.map(\.offset) == [0, 7])
     }
 
+    @Test("an encoder that holds frames gives them all up when drained, then encodes on from a keyframe; the stream decodes whole")
+    func drainAndGoOn() throws {
+        var settings = VideoEncoderSettings()
+        // B-frames and lookahead: x264 holds frames back (the default, zerolatency, does not).
+        settings.preset = "veryfast"
+        settings.tune = nil
+        settings.threads = 1
+        let encoder = try X264Encoder(format: format, settings: settings, timescale: format.frameRate.timescale)
+        var scene = SyntheticScene(format: format)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: format.frameSize, alignment: 64)
+        defer { buffer.deallocate() }
+        var aus: [(pts: Int64, dts: Int64, key: Bool, bytes: [UInt8])] = []
+        let keep: (EncodedVideo) -> Void = { au in aus.append((au.pts, au.dts, au.isKeyframe, Array(au.bytes))) }
+        func feed(_ frames: Range<Int>) throws {
+            for i in frames {
+                scene.render(frameIndex: i, into: buffer)
+                let frame = RawFrame(
+                    format: format, base: buffer.baseAddress!, time: MonotonicTime(nanoseconds: Int64(i) * 33_333_333),
+                    sequence: UInt64(i), bufferIndex: 0)
+                try encoder.encode(frame, pts: Int64(i * 3000), forceKeyframe: false, output: keep)
+            }
+        }
+        try feed(0..<20)
+        #expect(encoder.delayedFrames > 0, "x264 held nothing back: the test proves nothing")
+        #expect(aus.count < 20)
+        try encoder.drain(output: keep)
+        #expect(encoder.delayedFrames == 0)
+        #expect(aus.map(\.pts).sorted() == (0..<20).map { Int64($0 * 3000) }, "a frame taken before the pause is missing")
+        // The camera is back after a second: the encoder goes on, from a keyframe.
+        try feed(50..<80)
+        try encoder.flush(output: keep)
+        #expect(aus.count == 50)
+        #expect(aus[20].key && aus[20].pts == 50 * 3000, "first frame after the drain: \(aus[20].pts) key \(aus[20].key)")
+        #expect(zip(aus, aus.dropFirst()).allSatisfy { $0.dts < $1.dts }, "decode times go backwards: \(aus.map(\.dts))")
+        // One track, one avcC: the whole stream decodes with the parameter sets of the start.
+        var annexB: [UInt8] = []
+        let startCode: [UInt8] = [0, 0, 0, 1]
+        annexB += startCode + encoder.parameterSets.sps + startCode + encoder.parameterSets.pps
+        for au in aus {
+            try au.bytes.withUnsafeBytes { raw in
+                for r in try #require(H264.lengthPrefixedNALs(raw)) { annexB += startCode + Array(raw[r]) }
+            }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bodycam-drain-\(getpid()).264")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(annexB).write(to: file)
+        let ffmpeg = try #require(["/usr/bin/ffmpeg", "/usr/local/bin/ffmpeg"].first { FileManager.default.isExecutableFile(atPath: $0) })
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ffmpeg)
+        p.arguments = ["-v", "error", "-f", "h264", "-i", file.path, "-f", "framemd5", "-"]
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let lines = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0 && errors.isEmpty, "\(errors)")
+        #expect(lines.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == 50)
+    }
+
     @Test("unknown presets and profiles are refused with a message naming them")
     func badSettings() {
         var s = VideoEncoderSettings()

@@ -128,17 +128,27 @@ struct ReliabilityTests {
         #expect(abs(Double(frames) - (duration - 3) * 30) <= 3, "\(frames) frames in \(duration) s")
     }
 
-    @Test("a stop while the camera is lost closes the clip at the stop and lists the missing picture")
-    func stopWhileCameraLost() throws {
+    /// `tune`: the default (zerolatency: x264 holds no frame), and none (B-frames: it holds a few,
+    /// which must reach the clip although no later frame comes to push them out).
+    @Test("a stop while the camera is lost closes the clip at the stop and lists the missing picture",
+          arguments: ["zerolatency", "none"])
+    func stopWhileCameraLost(tune: String) throws {
         let dir = TemporaryDirectory("bodycam-lostatstop")
         // Gone 5 s after the first frame, for longer than the test runs.
         let (rec, data) = try Self.faultyRecorder(
-            in: dir, camera: "loss_after_seconds = 5\nloss_seconds = 120", recording: "pre_event_seconds = 2\n")
+            in: dir, camera: "loss_after_seconds = 5\nloss_seconds = 120",
+            recording: "pre_event_seconds = 2\n[video]\ntune = \"\(tune)\"\n")
         sleep(2)
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         sleep(3)
         let lost = try rec.waitForStatus("camera lost", timeout: 8) { ($0["video"] as? [String: Any])?["lost"] as? Bool == true }
         #expect(lost["state"] as? String == "recording", "\(lost)")
+        // Every frame captured before the loss came out of the encoder (or was counted dropped).
+        let v = lost["video"] as? [String: Any] ?? [:]
+        let captured = v["frames_captured"] as? Int ?? -1
+        let encoded = v["frames_encoded"] as? Int ?? 0
+        let dropped = v["dropped_pipeline"] as? Int ?? 0
+        #expect(encoded + dropped == captured, "captured \(captured), encoded \(encoded), dropped \(dropped)")
         // The camera has been gone for a while: the hold stops the clip all the same.
         #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
         let stopped = Date()
