@@ -486,6 +486,102 @@ struct ReliabilityTests {
     /// to CLOCK_REALTIME (and only that clock), re-reading it every 100 ms: the wall clock as an
     /// NTP step at the dock moves it, with the kernel's real clocks underneath. (libfaketime
     /// also wraps the sleeping calls, which broke the synthetic camera's pacing.)
+    /// A preload library that fails one sync of a clip's media file with EIO (a transient card
+    /// error) once the file named by `BODYCAM_TEST_EIO` exists, and removes that file as it does.
+    static func syncFaultLibrary(in dir: TemporaryDirectory) throws -> String {
+        let source = dir.file("syncfault.c", """
+            #define _GNU_SOURCE
+            #include <dlfcn.h>
+            #include <errno.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include <unistd.h>
+
+            static int (*real_fdatasync)(int);
+            static int (*real_fsync)(int);
+
+            static int inject(int fd) {
+                const char *trigger = getenv("BODYCAM_TEST_EIO");
+                if (!trigger || access(trigger, F_OK) != 0) return 0;
+                char link[64], path[4096];
+                snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+                ssize_t n = readlink(link, path, sizeof path - 1);
+                if (n <= 0) return 0;
+                path[n] = 0;
+                if (!strstr(path, "/clips/") || !strstr(path, ".mp4")) return 0;
+                return unlink(trigger) == 0;
+            }
+
+            int fdatasync(int fd) {
+                if (!real_fdatasync) real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
+                if (inject(fd)) { errno = EIO; return -1; }
+                return real_fdatasync(fd);
+            }
+
+            int fsync(int fd) {
+                if (!real_fsync) real_fsync = dlsym(RTLD_NEXT, "fsync");
+                if (inject(fd)) { errno = EIO; return -1; }
+                return real_fsync(fd);
+            }
+            """)
+        return try compileLibrary(source, to: dir.path + "/syncfault.so")
+    }
+
+    static func compileLibrary(_ source: String, to library: String) throws -> String {
+        let compilers = ["cc", "clang", "gcc"]
+        for cc in compilers {
+            let r = try? Shell.run(cc, ["-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"])
+            if r?.status == 0 { return library }
+        }
+        throw TestFailure("no C compiler could build \(library) (tried \(compilers))")
+    }
+
+    @Test("a write error (EIO) while recording: the clip ends playable and verified, the warning holds until a later clip is written")
+    func writeFault() throws {
+        let dir = TemporaryDirectory("bodycam-eio")
+        let data = dir.path + "/data"
+        let trigger = dir.path + "/eio"
+        let rec = try RunningRecorder(
+            data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
+            environment: ["LD_PRELOAD": try Self.syncFaultLibrary(in: dir), "BODYCAM_TEST_EIO": trigger])
+        try rec.waitForState("buffering")
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        try rec.waitForState("recording")
+        sleep(3)
+        _ = dir.file("eio", "")
+        let faulted = try rec.waitForStatus("the clip ended by the write error", timeout: 8) {
+            $0["state"] as? String == "buffering" && $0["warnings"] as? [String] == ["storage_fault"]
+        }
+        #expect(!FileManager.default.fileExists(atPath: trigger), "no sync failed: the test proves nothing")
+        #expect((faulted["leds"] as? [String: String])?["warning"] == "on", "\(faulted)")
+        #expect((faulted["haptic"] as? [String: Any])?["last"] as? String == "400/200/400/200/400ms", "\(faulted)")
+        // Storage-low's return would not clear it; only a later clip written does.
+        sleep(2)
+        #expect(try rec.status()["warnings"] as? [String] == ["storage_fault"])
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        let cleared = try rec.waitForStatus("the warning cleared by the next clip", timeout: 8) {
+            $0["state"] as? String == "recording" && $0["warnings"] as? [String] == []
+        }
+        #expect((cleared["leds"] as? [String: String])?["warning"] == "off", "\(cleared)")
+        sleep(1)
+        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
+        #expect(try rec.ctl("stop").status == 0)
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let manifests = try checkClips(data).sorted { ($0["start_utc"] as? String ?? "") < ($1["start_utc"] as? String ?? "") }
+        try #require(manifests.count == 2, "\(manifests)")
+        let (failed, later) = (manifests[0], manifests[1])
+        #expect(failed["end_reason"] as? String == "error" && failed["interrupted"] as? Bool == true, "\(failed)")
+        // Recorded up to the fragment that failed: 2 s of pre-event and 3 s after the press, less
+        // at most the fragment lost and the one in flight.
+        let kept = double(failed["duration"]) ?? 0
+        #expect(kept > 2.5 && kept < 7, "failed clip kept \(kept) s")
+        #expect(later["end_reason"] as? String == "button" && later["interrupted"] as? Bool == false, "\(later)")
+        let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
+        #expect(faults.contains { ($0["details"] as? [String: String])?["what"] == "storage" }, "\(faults)")
+    }
+
     static func clockStepLibrary(in dir: TemporaryDirectory) throws -> String {
         let source = dir.file("clockstep.c", """
             #define _GNU_SOURCE
@@ -523,13 +619,7 @@ struct ReliabilityTests {
                 return 0;
             }
             """)
-        let library = dir.path + "/clockstep.so"
-        let compilers = ["cc", "clang", "gcc"]
-        for cc in compilers {
-            let r = try? Shell.run(cc, ["-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"])
-            if r?.status == 0 { return library }
-        }
-        throw TestFailure("no C compiler could build the clock-step library (tried \(compilers))")
+        return try compileLibrary(source, to: dir.path + "/clockstep.so")
     }
 
     @Test("the wall clock stepped under a running recorder: recorded in the audit log, media times unaffected")
