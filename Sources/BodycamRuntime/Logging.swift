@@ -121,9 +121,12 @@ final class StatusLine: @unchecked Sendable {
         if let s = status["storage"] as? [String: Any], let b = s["free_bytes"] as? Int64 {
             free = String(format: "%.1f GiB", Double(b) / 1_073_741_824)
         }
-        let muted = (status["muted"] as? Bool ?? false) ? " MUTED" : ""
+        var flags = (status["muted"] as? Bool ?? false) ? " MUTED" : ""
+        if let warnings = status["warnings"] as? [String], !warnings.isEmpty {
+            flags += "  warning: " + warnings.map { $0.replacingOccurrences(of: "_", with: " ") }.joined(separator: ", ")
+        }
         let leds = (status["leds"] as? [String: String] ?? [:]).filter { $0.value != "off" }.keys.sorted().joined(separator: ",")
-        let line = "[\(state)] pre-event \(pre)  clip \(clip)  clips \(clips)  free \(free)  leds \(leds.isEmpty ? "-" : leds)\(muted)"
+        let line = "[\(state)] pre-event \(pre)  clip \(clip)  clips \(clips)  free \(free)  leds \(leds.isEmpty ? "-" : leds)\(flags)"
         JournalLogHandler.terminalLock.withLock { _ in
             Posix.printOut("\r\u{1b}[K" + line)
             }

@@ -273,6 +273,8 @@ final class RecordingSystem: @unchecked Sendable {
         case .stopping: parts.append("stopping")
         }
         if r.storageLow { parts.append("STORAGE LOW") }
+        if r.warnings.contains(WarningReason.storageFault.rawValue) { parts.append("STORAGE FAULT") }
+        if r.cameraLost { parts.append("CAMERA LOST") }
         if docked.withLock({ $0 }) { parts.append("docked") }
         return parts.joined(separator: ", ")
     }
