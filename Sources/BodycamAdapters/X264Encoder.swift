@@ -49,6 +49,9 @@ public final class X264Encoder: VideoEncoder {
     private let seiNAL: UnsafeMutableRawBufferPointer
     /// Capture times of frames in flight, by pts, so delayed output keeps its capture time.
     private var timesByPTS: [Int64: MonotonicTime] = [:]
+    /// The last decode time given out, and after a drain the lowest the next may be.
+    private var lastDTS: Int64?
+    private var dtsFloor: Int64?
 
     /// `timescale` is the track's ticks per second; pts passed to `encode` are in those ticks.
     public init(format: VideoFormat, settings: VideoEncoderSettings, timescale: Int) throws(X264Error) {
@@ -199,17 +202,25 @@ public final class X264Encoder: VideoEncoder {
     /// the drained encoder is closed and a new one opened with the same parameters. Its first
     /// frame is an IDR, and its parameter sets are the same bytes (checked), so the track and its
     /// `avcC` carry on unchanged.
+    ///
+    /// A new encoder starts its decode times below its first presentation time (by the B-frame
+    /// delay), so after uneven frame spacing they could fall below the last one given out; they
+    /// are kept rising (never above the presentation time: every later one exceeds every earlier).
     public func drain(output: (EncodedVideo) throws -> Void) throws {
         guard delayedFrames > 0 else { return }
         try flush(output: output)
         timesByPTS.removeAll(keepingCapacity: true)
-        x264_encoder_close(handle)
+        // Opened before the old one closes: if it fails, the old handle stays valid (and flushed)
+        // for deinit.
         guard let h = bodycam_x264_encoder_open(&param) else { throw X264Error.openFailed }
-        handle = h
         let headers = Self.headers(h)
         guard headers.sps == parameterSets.sps && headers.pps == parameterSets.pps else {
+            x264_encoder_close(h)
             throw X264Error.reopenChangedHeaders
         }
+        x264_encoder_close(handle)
+        handle = h
+        dtsFloor = lastDTS.map { $0 + 1 }
     }
 
     private func run(
@@ -224,9 +235,15 @@ public final class X264Encoder: VideoEncoder {
         // x264 guarantees the payloads of one call are contiguous in memory.
         let bytes = UnsafeRawBufferPointer(start: nals[0].p_payload, count: Int(size))
         let time = timesByPTS.removeValue(forKey: picOut.i_pts) ?? fallbackTime
+        var dts = picOut.i_dts
+        if let floor = dtsFloor {
+            if dts < floor { dts = floor } else { dtsFloor = nil }
+        }
+        lastDTS = dts
+        if dtsFloor != nil { dtsFloor = dts + 1 }
         try output(
             EncodedVideo(
                 bytes: bytes, prefix: picOut.b_keyframe != 0 ? UnsafeRawBufferPointer(seiNAL) : UnsafeRawBufferPointer(start: nil, count: 0),
-                pts: picOut.i_pts, dts: picOut.i_dts, isKeyframe: picOut.b_keyframe != 0, time: time))
+                pts: picOut.i_pts, dts: dts, isKeyframe: picOut.b_keyframe != 0, time: time))
     }
 }

@@ -134,9 +134,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var leds: [LED: LEDPattern] = [:]
         /// Why the warning light is lit (low storage, a write fault, a lost camera).
         var warning = WarningLight()
-        /// While a write fault (not for space) holds the warning light: the clips open or
-        /// finishing when it happened. A fragment of any later clip written clears it.
-        var storageFaultClips: Set<String> = []
+        /// While a write fault (not for space) holds the warning light: the clip it hit. A
+        /// fragment of another clip written after it clears it.
+        var storageFaultClip: String?
         /// Since when no picture has arrived, once that has lasted `cameraLostAfter`.
         var cameraLostSince: MonotonicTime?
         var lastHaptic: String?
@@ -161,7 +161,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var storageLowAtFree: Int64?
         /// The last earlier clip (before a rollover) whose write failed after the new clip began,
         /// so its fault is audited once.
-        var faultedEarlierClip: String?
+        var faultedClip: String?
         var bufferingSince: MonotonicTime?
         var lastTransition: (gesture: String, state: RecorderState, latency: Int64)?
     }
@@ -194,11 +194,15 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     /// Stores an encoded access unit. Returns true when the encoder should make the next frame a
     /// keyframe (a clip is waiting to start, or a frame was lost and the chain must restart).
-    func appendVideo(_ au: EncodedVideo, drops: (device: Int, pipeline: Int), now: MonotonicTime) -> Bool {
+    /// `drained`: given up by the encoder because no new picture came (`VideoEncoder.drain`); it
+    /// says nothing about the camera being there, so it does not count as a picture arriving.
+    func appendVideo(_ au: EncodedVideo, drops: (device: Int, pipeline: Int), now: MonotonicTime, drained: Bool = false) -> Bool {
         state.withLock { s in
             s.framesEncoded += 1
-            s.lastVideoArrival = now
-            if s.cameraLostSince != nil { cameraBack(&s, now: now) }
+            if !drained || s.lastVideoArrival == nil {
+                s.lastVideoArrival = now
+                if s.cameraLostSince != nil { cameraBack(&s, now: now) }
+            }
             s.captureDropped = drops.device
             s.queueDropped = drops.pipeline
             let length = au.prefix.count + au.bytes.count
@@ -491,7 +495,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         state.withLock { s in
             if !s.outstanding.isEmpty { s.outstanding.removeFirst() }
             updatePins(&s)
+            // The writer reports its failure again for each later fragment of a clip that failed:
+            // it was told once.
+            if error != nil && s.faultedClip == job.clipID { return }
             if let error, s.clip?.id == job.clipID {
+                s.faultedClip = job.clipID
                 logger.critical("storage failed while recording: \(error)")
                 audit(&s, "fault", ["what": "storage", "clip": job.clipID, "error": error.description],
                       at: MonotonicTime(nanoseconds: SystemClock.monotonic()))
@@ -510,23 +518,24 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     s.storageLowAtFree = free
                     perform(&s, s.machine.storage(low: true, at: newest), now: newest)
                 } else {
-                    s.storageFaultClips = [job.clipID]
+                    s.storageFaultClip = job.clipID
                     perform(&s, s.machine.stop(at: newest), now: newest)
                     perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: newest)
                 }
-            } else if let error, s.faultedEarlierClip != job.clipID {
+            } else if let error {
                 // The clip before a rollover, still being written when it failed: the writer ends
                 // it through recovery. The open clip goes on (its own writes will tell whether the
                 // storage is gone), but the failure is not silent.
-                s.faultedEarlierClip = job.clipID
+                s.faultedClip = job.clipID
                 let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
                 logger.critical("storage failed while finishing clip \(job.clipID): \(error)")
                 audit(&s, "fault", ["what": "storage", "clip": job.clipID, "error": error.description], at: now)
-                s.storageFaultClips = Set([job.clipID] + (s.clip.map { [$0.id] } ?? []))
+                s.storageFaultClip = job.clipID
                 perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: now)
-            } else if error == nil, !s.storageFaultClips.isEmpty, !s.storageFaultClips.contains(job.clipID) {
-                // A fragment of a clip begun after the fault is on storage: writing works again.
-                s.storageFaultClips = []
+            } else if let faulted = s.storageFaultClip, faulted != job.clipID {
+                // Another clip's fragment is on storage after the fault (the writer works in
+                // order): writing works again.
+                s.storageFaultClip = nil
                 logger.notice("storage writes again: clip \(job.clipID) is being written")
                 perform(&s, [.warning(.storageFault, false)], now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
             }
@@ -606,6 +615,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                     // The clip stopped a moment ago is still waiting for its last media (sound
                     // catching up, or a camera that may be lost): close it with what has arrived,
                     // rather than open the new clip over it.
+                    logger.notice("a new clip starts: \(s.clip?.id ?? "") closes now, with the media that has arrived")
                     progress(&s, now: now, force: true)
                 }
                 s.detector.clipStarted(trigger: trigger)
@@ -976,6 +986,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     /// A light or motor action from outside the recorder (the dock LED of the offload queue).
     func indicate(_ action: IndicatorAction) {
+        // The warning light shows the recorder's reasons (`WarningLight`); nothing sets it directly.
+        if case .led(.warning, _) = action { preconditionFailure("the warning LED is set through .warning(reason, on)") }
         let t = MonotonicTime(nanoseconds: SystemClock.monotonic())
         state.withLock { s in perform(&s, [.indicator(action)], now: t) }
     }

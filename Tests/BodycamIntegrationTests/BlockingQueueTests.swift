@@ -6,7 +6,8 @@ import Testing
 /// The queue between the capture and encoder threads.
 @Suite("BlockingQueue")
 struct BlockingQueueTests {
-    @Test("a timed pop returns an element at once, times out when empty, and says closed once drained")
+    @Test("a timed pop returns an element at once, times out when empty, and says closed once drained",
+          .timeLimit(.minutes(1)))
     func timedPop() {
         let q = BlockingQueue<Int>(capacity: 3)
         #expect(q.tryPush(1) && q.tryPush(2))

@@ -148,7 +148,8 @@ struct ReliabilityTests {
         let captured = v["frames_captured"] as? Int ?? -1
         let encoded = v["frames_encoded"] as? Int ?? 0
         let dropped = v["dropped_pipeline"] as? Int ?? 0
-        #expect(encoded + dropped == captured, "captured \(captured), encoded \(encoded), dropped \(dropped)")
+        // (Dropped counts frames the ring let go too, which were encoded: at least, not exactly.)
+        #expect(encoded + dropped >= captured, "captured \(captured), encoded \(encoded), dropped \(dropped)")
         // The camera has been gone for a while: the hold stops the clip all the same.
         #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
         let stopped = Date()
@@ -194,9 +195,9 @@ struct ReliabilityTests {
     @Test("a start while the stopped clip waits for a lost camera closes that clip first; both play and verify")
     func startWhileStoppedClipWaits() throws {
         let dir = TemporaryDirectory("bodycam-startinwait")
-        // Gone 5 s after the first frame, back 8 s later.
+        // Gone 5 s after the first frame, back 15 s later.
         let (rec, data) = try Self.faultyRecorder(
-            in: dir, camera: "loss_after_seconds = 5\nloss_seconds = 8", recording: "pre_event_seconds = 2\n")
+            in: dir, camera: "loss_after_seconds = 5\nloss_seconds = 15", recording: "pre_event_seconds = 2\n")
         sleep(2)
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         _ = try rec.waitForStatus("camera lost", timeout: 8) { ($0["video"] as? [String: Any])?["lost"] as? Bool == true }
@@ -208,7 +209,9 @@ struct ReliabilityTests {
             $0["state"] as? String == "recording" && $0["clips"] as? Int == 1
         }
         #expect(((started["video"] as? [String: Any])?["lost"] as? Bool) == true, "camera back too early: \(started)")
-        _ = try rec.waitForStatus("camera back", timeout: 12) { ($0["video"] as? [String: Any])?["lost"] as? Bool == false }
+        // Closed by the start, not by its own 3 s wait running out first (a slow machine).
+        #expect(rec.log.contains("a new clip starts: "), "the start did not close the waiting clip")
+        _ = try rec.waitForStatus("camera back", timeout: 20) { ($0["video"] as? [String: Any])?["lost"] as? Bool == false }
         sleep(2)
         #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
         _ = try rec.waitForStatus("the second clip closed", timeout: 8) { $0["clips"] as? Int == 2 }
@@ -480,12 +483,8 @@ struct ReliabilityTests {
         #expect(events.contains("fault") && events.contains("storage_ok"), "\(events)")
     }
 
-    // MARK: - Clock
+    // MARK: - Write errors
 
-    /// A preload library that adds the number of seconds in the file `$BODYCAM_TEST_CLOCK_STEP`
-    /// to CLOCK_REALTIME (and only that clock), re-reading it every 100 ms: the wall clock as an
-    /// NTP step at the dock moves it, with the kernel's real clocks underneath. (libfaketime
-    /// also wraps the sleeping calls, which broke the synthetic camera's pacing.)
     /// A preload library that fails one sync of a clip's media file with EIO (a transient card
     /// error) once the file named by `BODYCAM_TEST_EIO` exists, and removes that file as it does.
     static func syncFaultLibrary(in dir: TemporaryDirectory) throws -> String {
@@ -578,10 +577,17 @@ struct ReliabilityTests {
         let kept = double(failed["duration"]) ?? 0
         #expect(kept > 2.5 && kept < 7, "failed clip kept \(kept) s")
         #expect(later["end_reason"] as? String == "button" && later["interrupted"] as? Bool == false, "\(later)")
+        // Told once, though the writer refuses every fragment of that clip still queued.
         let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
-        #expect(faults.contains { ($0["details"] as? [String: String])?["what"] == "storage" }, "\(faults)")
+        #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)")
     }
 
+    // MARK: - Clock
+
+    /// A preload library that adds the number of seconds in the file `$BODYCAM_TEST_CLOCK_STEP`
+    /// to CLOCK_REALTIME (and only that clock), re-reading it every 100 ms: the wall clock as an
+    /// NTP step at the dock moves it, with the kernel's real clocks underneath. (libfaketime
+    /// also wraps the sleeping calls, which broke the synthetic camera's pacing.)
     static func clockStepLibrary(in dir: TemporaryDirectory) throws -> String {
         let source = dir.file("clockstep.c", """
             #define _GNU_SOURCE
