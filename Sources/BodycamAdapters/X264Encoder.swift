@@ -35,7 +35,8 @@ public enum X264Error: Error, CustomStringConvertible, Equatable, Sendable {
 /// every input picture into its own frame anyway).
 public final class X264Encoder: VideoEncoder {
     private var param = x264_param_t()
-    private var handle: OpaquePointer
+    /// nil only after a reopen (`drain`) failed: nothing more is encoded.
+    private var handle: OpaquePointer?
     private var picIn = x264_picture_t()
     private var picOut = x264_picture_t()
     /// NV12 staging picture for YUYV input.
@@ -144,7 +145,7 @@ public final class X264Encoder: VideoEncoder {
     }
 
     deinit {
-        x264_encoder_close(handle)
+        if let handle { x264_encoder_close(handle) }
         staging?.deallocate()
         seiNAL.deallocate()
     }
@@ -191,12 +192,12 @@ public final class X264Encoder: VideoEncoder {
     }
 
     public func flush(output: (EncodedVideo) throws -> Void) throws {
-        while x264_encoder_delayed_frames(handle) > 0 {
+        while let handle, x264_encoder_delayed_frames(handle) > 0 {
             try run(nil, fallbackTime: .zero, output: output)
         }
     }
 
-    public var delayedFrames: Int { Int(x264_encoder_delayed_frames(handle)) }
+    public var delayedFrames: Int { handle.map { Int(x264_encoder_delayed_frames($0)) } ?? 0 }
 
     /// x264 takes no more frames once flushed (its lookahead thread has been told to end), so
     /// the drained encoder is closed and a new one opened with the same parameters. Its first
@@ -210,15 +211,16 @@ public final class X264Encoder: VideoEncoder {
         guard delayedFrames > 0 else { return }
         try flush(output: output)
         timesByPTS.removeAll(keepingCapacity: true)
-        // Opened before the old one closes: if it fails, the old handle stays valid (and flushed)
-        // for deinit.
+        // Closed before the new one opens, so the two never hold their frames (and threads) at
+        // once; if the new one cannot be opened, nothing more is encoded.
+        if let handle { x264_encoder_close(handle) }
+        handle = nil
         guard let h = bodycam_x264_encoder_open(&param) else { throw X264Error.openFailed }
         let headers = Self.headers(h)
         guard headers.sps == parameterSets.sps && headers.pps == parameterSets.pps else {
             x264_encoder_close(h)
             throw X264Error.reopenChangedHeaders
         }
-        x264_encoder_close(handle)
         handle = h
         dtsFloor = lastDTS.map { $0 + 1 }
     }
@@ -229,6 +231,7 @@ public final class X264Encoder: VideoEncoder {
     ) throws {
         var nals: UnsafeMutablePointer<x264_nal_t>?
         var count: Int32 = 0
+        guard let handle else { throw X264Error.openFailed }
         let size = x264_encoder_encode(handle, &nals, &count, pic, &picOut)
         guard size >= 0 else { throw X264Error.encodeFailed(size) }
         guard size > 0, let nals, count > 0 else { return }

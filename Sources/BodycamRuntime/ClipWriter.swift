@@ -148,6 +148,9 @@ final class ClipWriter: @unchecked Sendable {
     }
 
     private var clips: [String: OpenClip] = [:]
+    /// Clips whose files could not be created, with why (ENOSPC is low storage to the recorder,
+    /// anything else a fault): their fragments are refused with it until their close.
+    private var openFailures: [String: SystemError] = [:]
     /// Ids from the moment a clip's files are created until its close is done (whether or not it
     /// finalised): the offload queue reports any other journal as a clip it cannot take.
     private let openIDs = Mutex<Set<String>>([])
@@ -305,14 +308,16 @@ final class ClipWriter: @unchecked Sendable {
             if let sf = o.sequenceFile { try? FileSystem.writeAtomically(Data("\(o.nextSequence)\n".utf8), to: sf) }
             logger.info("clip \(manifest.clipId) opened", metadata: ["file": "\(o.mediaPath)"])
         } catch {
-            clips[manifest.clipId]?.failed = error as? SystemError ?? SystemError(op: "open clip", errno: EIO, path: o.mediaPath)
+            let failure = error as? SystemError ?? SystemError(op: "open clip", errno: EIO, path: o.mediaPath)
+            if let clip = clips[manifest.clipId] { clip.failed = failure } else { openFailures[manifest.clipId] = failure }
             logger.error("cannot open clip \(manifest.clipId): \(error)")
         }
     }
 
     private func write(_ job: FragmentJob) {
         guard let clip = clips[job.clipID], clip.failed == nil else {
-            delegate?.fragmentDone(job, error: clips[job.clipID]?.failed ?? SystemError(op: "write", errno: EBADF))
+            delegate?.fragmentDone(
+                job, error: clips[job.clipID]?.failed ?? openFailures[job.clipID] ?? SystemError(op: "write", errno: EBADF))
             return
         }
         var sha = SHA256()
@@ -349,6 +354,7 @@ final class ClipWriter: @unchecked Sendable {
 
     private func close(_ c: ClipClosing) {
         defer { openIDs.withLock { _ = $0.remove(c.clipID) } }
+        openFailures.removeValue(forKey: c.clipID)
         guard let clip = clips.removeValue(forKey: c.clipID) else { return }
         if let failure = clip.failed {
             // Storage failed mid-clip: what is on storage is exactly what a power cut at that

@@ -120,23 +120,20 @@ final class MediaPipeline: @unchecked Sendable {
         var forceKeyframe = false
         var failure: (any Error)?
         var drainFailure: (any Error)?
-        var draining = false
         let output: (EncodedVideo) -> Void = { [recorder, self] au in
             let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
             let ours = self.queueDropped.load(ordering: .relaxed)
-            if recorder.appendVideo(au, drops: (drops.deviceDrops(ours: ours), ours), now: now, drained: draining) {
-                forceKeyframe = true
-            }
+            if recorder.appendVideo(au, drops: (drops.deviceDrops(ours: ours), ours), now: now) { forceKeyframe = true }
         }
         var lastTime: MonotonicTime?
         // An encoder that holds frames back (B-frames, lookahead: not the default zerolatency)
         // gives them up when the camera pauses this long, so a clip stopped during the pause
         // has the pictures captured before it. Well past a frame interval, so a slow camera is
-        // not drained (and restarted on a keyframe) at every frame; and before the camera counts
-        // as lost (`Recorder.cameraLostAfter`), so the clip has them by then. A camera slower
-        // than that has its frames drained one by one, each a keyframe: it is about to count as
-        // lost anyway.
-        let drainAfter = min(max(Nanos.milliseconds(500), 3 * interval), Nanos.milliseconds(1500))
+        // not drained (and restarted on a keyframe) at every frame; and before the recorder
+        // writes sound on its own past the last picture (`Recorder.videoStallCut`, 1.5 s), so
+        // the pictures are in the ring by then. A camera slower than that has its frames
+        // drained one by one, each a keyframe.
+        let drainAfter = min(max(Nanos.milliseconds(500), 3 * interval), Nanos.milliseconds(1200))
         let next: () -> RawFrame?
         if waitForEncoder {
             next = { [self] in
@@ -158,8 +155,6 @@ final class MediaPipeline: @unchecked Sendable {
                         let held = videoEncoder.delayedFrames
                         guard held > 0 else { continue }
                         do {
-                            draining = true
-                            defer { draining = false }
                             try videoEncoder.drain(output: output)
                             logger.info("no picture for \(drainAfter / 1_000_000) ms: the encoder gave up the \(held) frame(s) it held")
                         } catch {
@@ -175,6 +170,7 @@ final class MediaPipeline: @unchecked Sendable {
             }
         }
         while let frame = next() {
+            recorder.pictureTaken(now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
             drops.saw(sequence: frame.sequence, ours: queueDropped.load(ordering: .relaxed))
             // After an outage (the camera reopened), start again from a keyframe so the clip's
             // next fragment does not depend on pictures from before the gap. (A few frames the

@@ -56,6 +56,8 @@ struct RecorderStatus: Sendable {
     var framesEncoded: Int
     var captureDropped: Int
     var pipelineDropped: Int
+    /// Of those, frames the encoder could not take in time (handed back unencoded).
+    var queueDropped: Int
     var audioPackets: Int
     var videoKbps: Double
     var writerBacklog: Int
@@ -126,6 +128,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var forceKeyframe = false
         var outstanding: [(video: Int, audio: Int)] = []
         var lastAudioArrival: MonotonicTime?
+        /// When the last picture reached the encoder (`pictureTaken`).
         var lastVideoArrival: MonotonicTime?
         var newestAudioEnd: MonotonicTime?
         var nextClipSequence: Int
@@ -137,7 +140,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         /// While a write fault (not for space) holds the warning light: the clip it hit. A
         /// fragment of another clip written after it clears it.
         var storageFaultClip: String?
-        /// Since when no picture has arrived, once that has lasted `cameraLostAfter`.
+        /// Since when no picture has reached the encoder, once that has lasted `cameraLostAfter`.
         var cameraLostSince: MonotonicTime?
         var lastHaptic: String?
         var hapticCount = 0
@@ -159,8 +162,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var detectorEvents = 0
         /// Free bytes when storage went low.
         var storageLowAtFree: Int64?
-        /// The last earlier clip (before a rollover) whose write failed after the new clip began,
-        /// so its fault is audited once.
+        /// The last clip whose write failed: the writer refuses its later fragments too, and the
+        /// fault is told (audit, log, alert) once.
         var faultedClip: String?
         var bufferingSince: MonotonicTime?
         var lastTransition: (gesture: String, state: RecorderState, latency: Int64)?
@@ -192,17 +195,21 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     // MARK: - Media in
 
+    /// A picture from the camera reached the encoder. The camera counts as there (or lost) by
+    /// these, not by the encoder's output, which an encoder holding frames back (B-frames,
+    /// lookahead) delays and bunches.
+    func pictureTaken(now: MonotonicTime) {
+        state.withLock { s in
+            s.lastVideoArrival = now
+            if s.cameraLostSince != nil { cameraBack(&s, now: now) }
+        }
+    }
+
     /// Stores an encoded access unit. Returns true when the encoder should make the next frame a
     /// keyframe (a clip is waiting to start, or a frame was lost and the chain must restart).
-    /// `drained`: given up by the encoder because no new picture came (`VideoEncoder.drain`); it
-    /// says nothing about the camera being there, so it does not count as a picture arriving.
-    func appendVideo(_ au: EncodedVideo, drops: (device: Int, pipeline: Int), now: MonotonicTime, drained: Bool = false) -> Bool {
+    func appendVideo(_ au: EncodedVideo, drops: (device: Int, pipeline: Int), now: MonotonicTime) -> Bool {
         state.withLock { s in
             s.framesEncoded += 1
-            if !drained || s.lastVideoArrival == nil {
-                s.lastVideoArrival = now
-                if s.cameraLostSince != nil { cameraBack(&s, now: now) }
-            }
             s.captureDropped = drops.device
             s.queueDropped = drops.pipeline
             let length = au.prefix.count + au.bytes.count
@@ -480,7 +487,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 clipMarkers: s.clip?.markers ?? 0, clipsClosed: s.clipsClosed, lastClip: s.lastClip,
                 muted: s.machine.muted, leds: s.leds, warnings: s.warning.reasons.sorted().map(\.rawValue), lastHaptic: s.lastHaptic, hapticCount: s.hapticCount,
                 lastTone: s.lastTone, framesEncoded: s.framesEncoded, captureDropped: s.captureDropped,
-                pipelineDropped: s.buffer.droppedVideo + s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
+                pipelineDropped: s.buffer.droppedVideo + s.queueDropped, queueDropped: s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
                 audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount,
                 cameraLost: s.cameraLostSince != nil,
@@ -507,31 +514,28 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 let video = s.buffer.video
                 let newest = video.isEmpty ? MonotonicTime.zero : video[video.endSeq - 1].time
                 if error.isNoSpace {
-                    // Full before the reserve said so (another writer, a small card): treat it as
-                    // low storage until the housekeeper sees the reserve free again, and more
-                    // than was free at this moment (statvfs may show room a write cannot use).
-                    let free = FileSystem.freeBytes(at: settings.clipsDirectory) ?? 0
-                    if !s.machine.storageLow {
-                        audit(&s, "storage_low", ["cause": "ENOSPC", "clip": job.clipID, "free_mib": "\(free / 1_048_576)"],
-                              at: MonotonicTime(nanoseconds: SystemClock.monotonic()))
-                    }
-                    s.storageLowAtFree = free
-                    perform(&s, s.machine.storage(low: true, at: newest), now: newest)
+                    noSpace(&s, clipID: job.clipID, stopAt: newest)
                 } else {
                     s.storageFaultClip = job.clipID
                     perform(&s, s.machine.stop(at: newest), now: newest)
                     perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: newest)
                 }
             } else if let error {
-                // The clip before a rollover, still being written when it failed: the writer ends
-                // it through recovery. The open clip goes on (its own writes will tell whether the
-                // storage is gone), but the failure is not silent.
+                // The clip before a rollover (or one stopped), still being written when it
+                // failed: the writer ends it through recovery. The open clip goes on (its own
+                // writes will tell whether the storage is gone), but the failure is not silent.
+                // A full card is low storage, as for the open clip: that one ends cleanly now
+                // rather than on its own failed write.
                 s.faultedClip = job.clipID
                 let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
                 logger.critical("storage failed while finishing clip \(job.clipID): \(error)")
                 audit(&s, "fault", ["what": "storage", "clip": job.clipID, "error": error.description], at: now)
-                s.storageFaultClip = job.clipID
-                perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: now)
+                if error.isNoSpace {
+                    noSpace(&s, clipID: job.clipID, stopAt: now)
+                } else {
+                    s.storageFaultClip = job.clipID
+                    perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: now)
+                }
             } else if let faulted = s.storageFaultClip, faulted != job.clipID {
                 // Another clip's fragment is on storage after the fault (the writer works in
                 // order): writing works again.
@@ -540,6 +544,19 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 perform(&s, [.warning(.storageFault, false)], now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
             }
         }
+    }
+
+    /// A write found the card full before the reserve said so (another writer, a small card):
+    /// low storage until the housekeeper sees the reserve free again, and more than was free at
+    /// this moment (statvfs may show room a write cannot use). A clip in progress stops at `stopAt`.
+    private func noSpace(_ s: inout State, clipID: String, stopAt: MonotonicTime) {
+        let free = FileSystem.freeBytes(at: settings.clipsDirectory) ?? 0
+        if !s.machine.storageLow {
+            audit(&s, "storage_low", ["cause": "ENOSPC", "clip": clipID, "free_mib": "\(free / 1_048_576)"],
+                  at: MonotonicTime(nanoseconds: SystemClock.monotonic()))
+        }
+        s.storageLowAtFree = free
+        perform(&s, s.machine.storage(low: true, at: stopAt), now: stopAt)
     }
 
     func clipClosed(_ manifest: ClipManifest, path: String) {
@@ -987,7 +1004,10 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// A light or motor action from outside the recorder (the dock LED of the offload queue).
     func indicate(_ action: IndicatorAction) {
         // The warning light shows the recorder's reasons (`WarningLight`); nothing sets it directly.
-        if case .led(.warning, _) = action { preconditionFailure("the warning LED is set through .warning(reason, on)") }
+        if case .led(.warning, _) = action {
+            assertionFailure("the warning LED is set through .warning(reason, on)")
+            return
+        }
         let t = MonotonicTime(nanoseconds: SystemClock.monotonic())
         state.withLock { s in perform(&s, [.indicator(action)], now: t) }
     }

@@ -300,7 +300,7 @@ final class RecordingSystem: @unchecked Sendable {
             "video": [
                 "format": hardware.camera.format.description, "frames_captured": Int(cam.delivered),
                 "frames_encoded": r.framesEncoded, "dropped_capture": Int(cam.dropped),
-                "dropped_pipeline": r.pipelineDropped, "corrupt": Int(cam.corrupt), "reopened": Int(cam.recoveries),
+                "dropped_pipeline": r.pipelineDropped, "dropped_queue": r.queueDropped, "corrupt": Int(cam.corrupt), "reopened": Int(cam.recoveries),
                 "gaps": r.videoGaps, "kbps": r.videoKbps.rounded(), "lost": r.cameraLost,
             ] as [String: Any],
             "audio": [

@@ -126,7 +126,16 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         if let capacity { while count >= capacity && !closed { pthread_cond_wait(notFull, mutex) } }
         if closed { return false }
-        // Reclaim the consumed front now and then, in place (the array keeps its capacity).
+        reclaim()
+        items.append(e)
+        pthread_cond_signal(notEmpty)
+        return true
+    }
+
+    /// Drops the consumed front now and then, in place (the array keeps its capacity), so the
+    /// array stays bounded even when the queue never runs empty (an encoder always a frame
+    /// or two behind). Mutex held.
+    private func reclaim() {
         if head > 0 && head == items.count {
             items.removeAll(keepingCapacity: true)
             head = 0
@@ -134,9 +143,13 @@ final class BlockingQueue<Element>: @unchecked Sendable {
             items.removeFirst(head)
             head = 0
         }
-        items.append(e)
-        pthread_cond_signal(notEmpty)
-        return true
+    }
+
+    /// Elements stored, consumed ones included (for tests: bounded however the queue is used).
+    var storedCount: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return items.count
     }
 
     /// Appends unless the queue is full (or closed). Never waits.
@@ -145,10 +158,7 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         if closed { return false }
         if let capacity, count >= capacity { return false }
-        if head > 0 && head == items.count {
-            items.removeAll(keepingCapacity: true)
-            head = 0
-        }
+        reclaim()
         items.append(e)
         pthread_cond_signal(notEmpty)
         return true

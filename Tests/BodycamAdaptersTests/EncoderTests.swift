@@ -92,6 +92,9 @@ struct EncoderTests {
         #expect(aus.count == 50)
         #expect(aus[20].key && aus[20].pts == 21 * 3000, "first frame after the drain: \(aus[20].pts) key \(aus[20].key)")
         #expect(aus.allSatisfy { $0.dts <= $0.pts }, "a decode time after its presentation time")
+        // The decode times kept rising only until the encoder's own caught up: a frame apart again.
+        let lastSteps = zip(aus.suffix(11), aus.suffix(10)).map { $1.dts - $0.dts }
+        #expect(lastSteps == Array(repeating: 3000, count: 10), "\(aus.map(\.dts))")
         #expect(zip(aus, aus.dropFirst()).allSatisfy { $0.dts < $1.dts }, "decode times go backwards: \(aus.map(\.dts))")
         // One track, one avcC: the whole stream decodes with the parameter sets of the start.
         var annexB: [UInt8] = []

@@ -44,4 +44,19 @@ struct BlockingQueueTests {
             return
         }
     }
+
+    @Test("a queue that never runs empty (the consumer always behind) does not grow")
+    func boundedWhenNeverEmpty() {
+        let q = BlockingQueue<Int>(capacity: 3)
+        #expect(q.tryPush(0) && q.tryPush(1))
+        for i in 2..<100_000 {
+            _ = q.tryPush(i)
+            guard case .element = q.pop(waitingAtMost: 1_000_000) else {
+                Issue.record("pop \(i) found nothing")
+                return
+            }
+        }
+        #expect(q.depth == 2)
+        #expect(q.storedCount < 200, "\(q.storedCount) elements kept for a queue of 3")
+    }
 }
