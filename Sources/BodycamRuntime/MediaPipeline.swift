@@ -88,8 +88,10 @@ final class MediaPipeline: @unchecked Sendable {
         do {
             while let frame = try camera.nextFrame() {
                 if !frames.tryPush(frame) {
-                    camera.release(frame)
+                    // Counted before the buffer goes back, so no later frame is reported
+                    // without it.
                     queueDropped.add(1, ordering: .relaxed)
+                    camera.release(frame)
                 }
             }
         } catch {

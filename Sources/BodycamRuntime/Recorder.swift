@@ -146,6 +146,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var hapticCount = 0
         var lastTone: String?
         var framesEncoded = 0
+        /// Pictures handed to the encoder (`pictureTaken`); more than `framesEncoded` while it
+        /// holds some back (B-frames, lookahead) or is still at work on them.
+        var framesTaken = 0
         var captureDropped = 0
         /// Frames the encoder could not take in time (handed back unencoded).
         var queueDropped = 0
@@ -200,6 +203,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// lookahead) delays and bunches.
     func pictureTaken(now: MonotonicTime) {
         state.withLock { s in
+            s.framesTaken += 1
             s.lastVideoArrival = now
             if s.cameraLostSince != nil { cameraBack(&s, now: now) }
         }
@@ -550,6 +554,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// low storage until the housekeeper sees the reserve free again, and more than was free at
     /// this moment (statvfs may show room a write cannot use). A clip in progress stops at `stopAt`.
     private func noSpace(_ s: inout State, clipID: String, stopAt: MonotonicTime) {
+        // The clip in progress ends for lack of space, whichever clip's write found it.
+        if s.machine.state == .recording, s.clip?.stopAt == nil { s.clip?.endReason = "storage" }
         let free = FileSystem.freeBytes(at: settings.clipsDirectory) ?? 0
         if !s.machine.storageLow {
             audit(&s, "storage_low", ["cause": "ENOSPC", "clip": clipID, "free_mib": "\(free / 1_048_576)"],
@@ -854,9 +860,13 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// The camera has delivered nothing for a while (lost, or reopening): write what there is,
     /// audio included, rather than hold it in RAM until the picture returns.
     private func cutIfVideoStalled(_ s: inout State, now: MonotonicTime) {
+        let sinceVideo = now - (s.lastVideoArrival ?? (s.clip?.cursor.originTime ?? now))
         guard let clip = s.clip, clip.pendingCut == nil, let audioEnd = s.newestAudioEnd,
-            now - (s.lastVideoArrival ?? clip.cursor.originTime) > Self.videoStallCut,
-            audioEnd - clip.cursor.originTime - clip.cursor.cutMediaTime >= 1_000_000_000
+            sinceVideo > Self.videoStallCut,
+            audioEnd - clip.cursor.originTime - clip.cursor.cutMediaTime >= 1_000_000_000,
+            // Pictures still inside the encoder (it gives them up after a pause: MediaPipeline's
+            // drain) come first, lest the sound be cut past them; unless it is wedged.
+            s.framesTaken <= s.framesEncoded || sinceVideo > Self.videoLostAtStop
         else { return }
         cut(&s, videoEnd: s.buffer.video.endSeq, until: audioEnd)
     }

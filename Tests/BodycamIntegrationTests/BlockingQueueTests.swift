@@ -45,7 +45,7 @@ struct BlockingQueueTests {
         }
     }
 
-    @Test("a queue that never runs empty (the consumer always behind) does not grow")
+    @Test("a queue that never runs empty (the consumer always behind) does not grow", .timeLimit(.minutes(1)))
     func boundedWhenNeverEmpty() {
         let q = BlockingQueue<Int>(capacity: 3)
         #expect(q.tryPush(0) && q.tryPush(1))
