@@ -215,3 +215,5 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 }
+
+extension BlockingQueue.Popped: Equatable where Element: Equatable {}

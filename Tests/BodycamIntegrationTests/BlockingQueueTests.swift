@@ -8,41 +8,23 @@ import Testing
 struct BlockingQueueTests {
     @Test("a timed pop returns an element at once, times out when empty, and says closed once drained",
           .timeLimit(.minutes(1)))
-    func timedPop() {
+    func timedPop() throws {
         let q = BlockingQueue<Int>(capacity: 3)
         #expect(q.tryPush(1) && q.tryPush(2))
-        guard case .element(1) = q.pop(waitingAtMost: 1_000_000_000) else {
-            Issue.record("first element not returned")
-            return
-        }
+        try #require(q.pop(waitingAtMost: 1_000_000_000) == .element(1), "first element not returned")
         let before = DispatchTime.now().uptimeNanoseconds
-        guard case .element(2) = q.pop(waitingAtMost: 1_000_000_000) else {
-            Issue.record("second element not returned")
-            return
-        }
-        guard case .timedOut = q.pop(waitingAtMost: 50_000_000) else {
-            Issue.record("an empty queue did not time out")
-            return
-        }
+        try #require(q.pop(waitingAtMost: 1_000_000_000) == .element(2), "second element not returned")
+        try #require(q.pop(waitingAtMost: 50_000_000) == .timedOut, "an empty queue did not time out")
         // It waited for the time given (not a spin, not forever).
         #expect(DispatchTime.now().uptimeNanoseconds - before >= 50_000_000)
         // An element pushed from another thread while waiting wakes the pop.
         let pusher = Thread { usleep(20_000); _ = q.tryPush(3) }
         pusher.start()
-        guard case .element(3) = q.pop(waitingAtMost: 5_000_000_000) else {
-            Issue.record("a push while waiting did not wake the pop")
-            return
-        }
+        try #require(q.pop(waitingAtMost: 5_000_000_000) == .element(3), "a push while waiting did not wake the pop")
         #expect(q.tryPush(4))
         q.close()
-        guard case .element(4) = q.pop(waitingAtMost: 1_000_000) else {
-            Issue.record("what was left before the close was not drained")
-            return
-        }
-        guard case .closed = q.pop(waitingAtMost: 1_000_000_000) else {
-            Issue.record("a closed, drained queue did not say so")
-            return
-        }
+        try #require(q.pop(waitingAtMost: 1_000_000) == .element(4), "what was left before the close was not drained")
+        try #require(q.pop(waitingAtMost: 1_000_000_000) == .closed, "a closed, drained queue did not say so")
     }
 
     @Test("a queue that never runs empty (the consumer always behind) does not grow", .timeLimit(.minutes(1)))
