@@ -47,22 +47,29 @@ public enum WarningReason: String, Sendable, CaseIterable, Codable, Comparable {
     case storageFault = "storage_fault"
     /// No picture from the camera while buffering or recording.
     case cameraLost = "camera_lost"
+    /// The system does not report the wall clock as synchronised: UTC times in manifests, the
+    /// audit log and the watermark are flagged as untrusted. The least urgent reason.
+    case clockUntrusted = "clock_untrusted"
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
 
-/// The warning light as the set of reasons behind it. Low storage blinks (the operator cannot
-/// start a clip, which matters most); any other reason lights it steadily.
+/// The warning light as the set of reasons behind it, shown by the most urgent one. Low storage
+/// blinks fast (the operator cannot start a clip, which matters most); a write fault or a lost
+/// camera light it steadily; an untrusted clock alone gives a short flash every few seconds
+/// (recording works, only its UTC times are in doubt).
 public struct WarningLight: Sendable, Equatable {
     public private(set) var reasons: Set<WarningReason> = []
 
     public init() {}
 
     public static let storageLowBlink = LEDPattern.blink(onMilliseconds: 250, offMilliseconds: 250)
+    public static let clockUntrustedFlash = LEDPattern.blink(onMilliseconds: 100, offMilliseconds: 2900)
 
     public var pattern: LEDPattern {
         if reasons.contains(.storageLow) { return Self.storageLowBlink }
-        return reasons.isEmpty ? .off : .on
+        if !reasons.subtracting([.clockUntrusted]).isEmpty { return .on }
+        return reasons.isEmpty ? .off : Self.clockUntrustedFlash
     }
 
     /// Raises (`active`) or clears one reason. Returns the light's new pattern when that changed

@@ -68,6 +68,8 @@ struct RecorderStatus: Sendable {
     var audioGaps: Int
     /// No picture from the camera for a while (see `Recorder.cameraLostAfter`).
     var cameraLost = false
+    /// Whether the system reported the wall clock as synchronised at the last check.
+    var clockTrusted = false
     /// Detector events so far (video and audio).
     var detectorEvents = 0
     /// Free storage is below the reserve (or a write hit ENOSPC): no clip starts.
@@ -427,9 +429,13 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     }
 
     /// The wall clock was stepped or its trust changed: later UTC times (clip starts, markers,
-    /// audit lines) use the new pairing; media timestamps are monotonic and unaffected.
+    /// audit lines) use the new pairing; media timestamps are monotonic and unaffected. An
+    /// untrusted clock shows on the warning light (its least urgent pattern).
     func updateClock(_ pair: ClockPair) {
-        state.withLock { $0.clockPair = pair }
+        state.withLock { s in
+            s.clockPair = pair
+            perform(&s, [.warning(.clockUntrusted, !pair.wall.trusted)], now: pair.monotonic)
+        }
     }
 
     /// The state machine's state.
@@ -494,7 +500,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 pipelineDropped: s.buffer.droppedVideo + s.queueDropped, queueDropped: s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
                 audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount,
-                cameraLost: s.cameraLostSince != nil,
+                cameraLost: s.cameraLostSince != nil, clockTrusted: s.clockPair.wall.trusted,
                 detectorEvents: s.detectorEvents, storageLow: s.machine.storageLow, bufferingSince: s.bufferingSince,
                 lastTransition: s.lastTransition)
         }

@@ -218,6 +218,10 @@ final class RecordingSystem: @unchecked Sendable {
             settings: settings, buffer: buffer, machine: machine, timing: config.buttons, writer: writer,
             indicators: hardware.indicators, logger: logger)
         writer.delegate = recorder
+        if !recorder.clockPair.wall.trusted {
+            logger.notice("wall clock not synchronised: UTC times are flagged untrusted and the warning LED flashes until it is")
+        }
+        recorder.updateClock(recorder.clockPair)
         pipeline = MediaPipeline(
             camera: camera, microphone: microphone, videoEncoder: encoder, audioEncoder: audioEncoder,
             recorder: recorder, logger: logger, audioPeriodFrames: board.microphone.periodFrames)
@@ -275,6 +279,7 @@ final class RecordingSystem: @unchecked Sendable {
         if r.storageLow { parts.append("STORAGE LOW") }
         if r.warnings.contains(WarningReason.storageFault.rawValue) { parts.append("STORAGE FAULT") }
         if r.cameraLost { parts.append("CAMERA LOST") }
+        if !r.clockTrusted { parts.append("clock not synchronised") }
         if docked.withLock({ $0 }) { parts.append("docked") }
         return parts.joined(separator: ", ")
     }
@@ -296,6 +301,7 @@ final class RecordingSystem: @unchecked Sendable {
             "docked": docked.withLock { $0 },
             "leds": Dictionary(uniqueKeysWithValues: LED.allCases.map { ($0.rawValue, (r.leds[$0] ?? .off).description) }),
             "warnings": r.warnings,
+            "clock": ["trusted": r.clockTrusted, "utc": UTCFormat.iso8601(recorder.clockPair.unixSeconds(at: MonotonicTime(nanoseconds: SystemClock.monotonic())))] as [String: Any],
             "haptic": ["last": r.lastHaptic as Any, "count": r.hapticCount],
             "video": [
                 "format": hardware.camera.format.description, "frames_captured": Int(cam.delivered),

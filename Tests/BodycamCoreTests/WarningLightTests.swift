@@ -32,4 +32,22 @@ struct WarningLightTests {
         #expect(light.set(.cameraLost, false) == nil)
         #expect(light.reasons.isEmpty)
     }
+
+    @Test("an untrusted clock flashes only when nothing more urgent holds, and comes back after it")
+    func clockUntrusted() {
+        var light = WarningLight()
+        #expect(light.set(.clockUntrusted, true) == WarningLight.clockUntrustedFlash)
+        // The flash is brief and rare: lit 100 ms in every 3 s.
+        #expect(light.pattern.level(elapsed: 50_000_000) && !light.pattern.level(elapsed: 150_000_000))
+        #expect(!light.pattern.level(elapsed: 2_950_000_000) && light.pattern.level(elapsed: 3_050_000_000))
+        #expect(light.set(.cameraLost, true) == .on)
+        #expect(light.set(.storageLow, true) == WarningLight.storageLowBlink)
+        #expect(light.set(.storageLow, false) == .on)
+        #expect(light.set(.cameraLost, false) == WarningLight.clockUntrustedFlash)
+        // The clock synchronises while the camera is lost: the light stays on, then goes out.
+        #expect(light.set(.cameraLost, true) == .on)
+        #expect(light.set(.clockUntrusted, false) == nil)
+        #expect(light.set(.cameraLost, false) == .off)
+        #expect(light.reasons.isEmpty)
+    }
 }

@@ -77,6 +77,22 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
+/// The warning reasons a status should list with `reasons` raised. Whether the clock counts as
+/// synchronised is the host's (CI machines and VMs often run without NTP), so an untrusted clock
+/// adds its own reason, as the status itself reports.
+func expectedWarnings(_ status: [String: Any], _ reasons: String...) -> [String] {
+    (reasons + (clockTrusted(status) ? [] : ["clock_untrusted"])).sorted()
+}
+
+/// The warning LED with no reason but the clock's: off, or the untrusted clock's short flash.
+func idleWarningLED(_ status: [String: Any]) -> String {
+    clockTrusted(status) ? "off" : "blink(100/2900ms)"
+}
+
+func clockTrusted(_ status: [String: Any]) -> Bool {
+    (status["clock"] as? [String: Any])?["trusted"] as? Bool ?? false
+}
+
 /// A temporary directory removed at the end of the test.
 final class TemporaryDirectory {
     let path: String
