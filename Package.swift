@@ -93,7 +93,8 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .executableTarget(name: "bodycam-hil", dependencies: ["CALSA"], swiftSettings: strict),
+        .target(name: "CBodycamHIL"),
+        .executableTarget(name: "bodycam-hil", dependencies: ["CALSA", "CBodycamHIL"], swiftSettings: strict),
         .target(name: "BodycamDetectorEval", dependencies: ["BodycamCore"], swiftSettings: strict),
         .executableTarget(name: "detector-eval", dependencies: ["BodycamDetectorEval"], swiftSettings: strict),
         // Declares libFuzzer's LLVMFuzzerRunDriver; linked only in the fuzz build (-sanitize=fuzzer).

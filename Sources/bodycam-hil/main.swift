@@ -8,8 +8,12 @@
 //
 //   bodycam-hil now    prints CLOCK_REALTIME as seconds with nanoseconds (busybox date has no %N).
 //
+//   bodycam-hil clock-sync    tells the kernel its clock is synchronised, as an NTP daemon does
+//       (adjtimex: clears STA_UNSYNC, maximum error 0), so the recorder's clock-trust check flips.
+//
 // Test tooling only: it is not installed and the recorder never runs it.
 internal import CALSA
+internal import CBodycamHIL
 
 #if canImport(Glibc)
 import Glibc
@@ -120,6 +124,12 @@ case "now":
 case "tone":
     guard args.count >= 4, let seconds = Double(args[3]) else { fail("usage: bodycam-hil tone DEVICE SECONDS BEEP_AT...") }
     tone(device: args[2], seconds: seconds, beeps: args.dropFirst(4).compactMap(Double.init))
+case "clock-sync":
+    let state = bodycam_hil_mark_clock_synchronized()
+    if state < 0 { fail("adjtimex: \(String(cString: strerror(errno)))") }
+    printLine("adjtimex state \(state)")
+    // TIME_ERROR (5): the kernel still counts the clock as unsynchronised.
+    if state == 5 { fail("the kernel still reports the clock unsynchronised") }
 default:
     fail("unknown command \(args[1])")
 }
