@@ -595,6 +595,8 @@ def main():
     if not os.access(args.bodycam, os.X_OK):
         sys.exit(f"{args.bodycam} not found: swift build -c release --product bodycam")
     work = args.workdir or tempfile.mkdtemp(prefix="bodycam-suite-")
+    # A folder of its own (no --workdir) is removed at the end: its inputs and outputs are ~350 MB.
+    remove_work = not args.workdir and not os.environ.get("BODYCAM_KEEP_TEST_DATA")
     os.makedirs(work, exist_ok=True)
     print(f"bodycam performance suite; work folder {work}; {os.cpu_count()} CPUs; "
           f"x264 {args.preset}/{TUNE} CRF {CRF}, VBV at the device's default cap (720p {CAP['720p']}k, "
@@ -610,6 +612,8 @@ def main():
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(report, f, indent=1)
+        if remove_work:
+            shutil.rmtree(work, ignore_errors=True)
     if args.smoke:
         # Targets are for 10 s inputs; on 2 s ones fixed costs dominate, so a verdict would mislead.
         print("\nsummary: " + ", ".join(f"{k} ran (target n/a in a smoke run)" for k in verdicts))

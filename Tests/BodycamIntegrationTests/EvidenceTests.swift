@@ -40,6 +40,9 @@ struct EvidenceTests {
         if let r = Self.shared { return r }
         let r = try Recording()
         Self.shared = r
+        // A static is never released by itself: drop it as the test process exits, which removes
+        // its directory.
+        atexit { EvidenceTests.shared = nil }
         return r
     }
 

@@ -339,11 +339,15 @@ struct ReliabilityTests {
     // MARK: - Storage
 
     /// A tmpfs of `mib` MiB mounted on `path` for the test (root only).
+    /// A tmpfs of `mib` MiB mounted at `disk` in a temporary directory. It keeps the directory: the
+    /// tmpfs is unmounted before the directory is removed (the other way round leaves both behind).
     final class SmallDisk {
         let path: String
+        private let directory: TemporaryDirectory
 
-        init(path: String, mib: Int) throws {
-            self.path = path
+        init(in directory: TemporaryDirectory, mib: Int) throws {
+            self.directory = directory
+            path = directory.path + "/disk"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             let r = try Shell.run("mount", ["-t", "tmpfs", "-o", "size=\(mib)m,mode=0700", "tmpfs", path])
             guard r.status == 0 else { throw TestFailure("mount tmpfs: \(r.stderr)") }
@@ -401,7 +405,7 @@ struct ReliabilityTests {
           .enabled(if: ReliabilityTests.isRoot, "mounting a tmpfs needs root"))
     func storageReserve() throws {
         let dir = TemporaryDirectory("bodycam-reserve")
-        let disk = try SmallDisk(path: dir.path + "/disk", mib: 96)
+        let disk = try SmallDisk(in: dir, mib: 96)
         let data = disk.path + "/data"
         let config = dir.file("c.toml", "[recording]\npre_event_seconds = 2\n[storage]\nreserve_mib = 24\n")
         let rec = try RunningRecorder(data: data, config: config)
@@ -452,7 +456,7 @@ struct ReliabilityTests {
           .enabled(if: ReliabilityTests.isRoot, "mounting a tmpfs needs root"))
     func diskFull() throws {
         let dir = TemporaryDirectory("bodycam-full")
-        let disk = try SmallDisk(path: dir.path + "/disk", mib: 64)
+        let disk = try SmallDisk(in: dir, mib: 64)
         let data = disk.path + "/data"
         let config = dir.file("c.toml", "[recording]\npre_event_seconds = 2\n[storage]\nreserve_mib = 0\n")
         let rec = try RunningRecorder(data: data, config: config)
