@@ -8,6 +8,10 @@
 //
 //   bodycam-hil now    prints CLOCK_REALTIME as seconds with nanoseconds (busybox date has no %N).
 //
+//   bodycam-hil watch FILE SECONDS    samples a 0/1 file (a gpio-sim line's `value`) every 2 ms
+//       for SECONDS and prints `WATCH samples=N high=H rises=R` and each high stretch's length in
+//       ms (`HIGH <ms>`): a shell loop under TCG is too slow to see a 100 ms flash.
+//
 //   bodycam-hil clock-sync    tells the kernel its clock is synchronised, as an NTP daemon does
 //       (adjtimex: clears STA_UNSYNC, maximum error 0), so the recorder's clock-trust check flips.
 //
@@ -113,6 +117,42 @@ func tone(device: String, seconds: Double, beeps: [Double]) {
     snd_pcm_close(pcm)
 }
 
+func watch(path: String, seconds: Double) {
+    let end = monotonicNs() + Int64(seconds * 1e9)
+    var samples = 0
+    var high = 0
+    var rises = 0
+    var risenAt: Int64?
+    var stretches: [Int64] = []
+    var byte: UInt8 = 0
+    while true {
+        let now = monotonicNs()
+        if now >= end { break }
+        // Opened for every sample: a sysfs attribute is generated when it is read.
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { fail("\(path): \(String(cString: strerror(errno)))") }
+        let n = read(fd, &byte, 1)
+        close(fd)
+        if n != 1 { fail("\(path): nothing to read") }
+        samples += 1
+        if byte == UInt8(ascii: "1") {
+            high += 1
+            if risenAt == nil {
+                risenAt = now
+                rises += 1
+            }
+        } else if let r = risenAt {
+            stretches.append((now - r) / 1_000_000)
+            risenAt = nil
+        }
+        var ts = timespec(tv_sec: 0, tv_nsec: 2_000_000)
+        nanosleep(&ts, nil)
+    }
+    if let r = risenAt { stretches.append((monotonicNs() - r) / 1_000_000) }
+    printLine("WATCH samples=\(samples) high=\(high) rises=\(rises)")
+    for ms in stretches { printLine("HIGH \(ms)") }
+}
+
 let args = CommandLine.arguments
 guard args.count >= 2 else { fail("usage: bodycam-hil tone DEVICE SECONDS BEEP_AT...") }
 switch args[1] {
@@ -124,6 +164,9 @@ case "now":
 case "tone":
     guard args.count >= 4, let seconds = Double(args[3]) else { fail("usage: bodycam-hil tone DEVICE SECONDS BEEP_AT...") }
     tone(device: args[2], seconds: seconds, beeps: args.dropFirst(4).compactMap(Double.init))
+case "watch":
+    guard args.count == 4, let seconds = Double(args[3]) else { fail("usage: bodycam-hil watch FILE SECONDS") }
+    watch(path: args[2], seconds: seconds)
 case "clock-sync":
     let state = bodycam_hil_mark_clock_synchronized()
     if state < 0 { fail("adjtimex: \(String(cString: strerror(errno)))") }

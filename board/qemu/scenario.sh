@@ -62,19 +62,15 @@ snapshot buffering
 #     dock setting the time does), the light goes out at the recorder's next check (1 s) and stays
 #     out, so the camera-loss checks below see the warning line with no other reason behind it.
 snapshot clock_untrusted
-if hil_wait_value led-warning 1 3500; then result clock_flash_on 1; else result clock_flash_on 0; fi
-if hil_wait_value led-warning 0 1000; then result clock_flash_off 0; else result clock_flash_off 1; fi
+"$HIL" watch "$(hil_line_dir led-warning)/value" 6.5 >"$OUT/warning-untrusted.txt" 2>&1
+result clock_flashes "$(sed -n 's/^WATCH .*rises=\([0-9]*\).*/\1/p' "$OUT/warning-untrusted.txt")"
+result clock_flash_ms "$(sed -n 's/^HIGH //p' "$OUT/warning-untrusted.txt" | tr '\n' ' ')"
 "$HIL" clock-sync >"$OUT/clock-sync.txt" 2>&1
 result clock_sync_exit $?
 sleep 2
 snapshot clock_trusted
-lit=0
-end=$(($(hil_now_ms) + 3500))
-while [ "$(hil_now_ms)" -lt "$end" ]; do
-    [ "$(hil_value led-warning)" = 1 ] && lit=1
-    sleep 0.02
-done
-result warning_after_sync "$lit"
+"$HIL" watch "$(hil_line_dir led-warning)/value" 3.5 >"$OUT/warning-trusted.txt" 2>&1
+result warning_after_sync "$(sed -n 's/^WATCH .*high=\([0-9]*\).*/\1/p' "$OUT/warning-trusted.txt")"
 
 # 3. The known sound: 60 s of silence into the loopback with 1 kHz beeps 8, 14 and 20 s from now.
 "$HIL" tone hw:Loopback,0,0 60 8 14 20 >"$OUT/beeps.txt" 2>"$OUT/tone.log" &
