@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "BodycamIntegrationTests",
             dependencies: [
-                "bodycam", "BodycamRuntime", "BodycamCore", "BodycamDetectorEval", .product(name: "Crypto", package: "swift-crypto"),
+                "bodycam", "BodycamRuntime", "BodycamCore", "BodycamAdapters", "BodycamDetectorEval", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

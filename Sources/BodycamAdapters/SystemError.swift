@@ -95,8 +95,9 @@ public enum SystemClock {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    /// Whether the kernel considers the wall clock synchronised (adjtimex: no STA_UNSYNC and no
-    /// TIME_ERROR). systemd-timesyncd, chrony and ntpd all clear STA_UNSYNC once they have a fix.
+    /// Whether the kernel considers the wall clock synchronised: adjtimex's maximum error under
+    /// 16 s, which systemd-timesyncd, chrony and ntpd keep small once they have a fix (the rule
+    /// systemd uses; see the shim).
     public static func isSynchronized() -> Bool { bodycam_clock_synchronized() == 1 }
 
     /// Sleeps until the monotonic instant `ns` (absolute, so jitter does not accumulate).

@@ -175,6 +175,10 @@ public enum ControlCommands {
         if let warnings = obj["warnings"] as? [String], !warnings.isEmpty {
             lines.append("warnings:   " + warnings.map { $0.replacingOccurrences(of: "_", with: " ") }.joined(separator: ", "))
         }
+        if let clock = obj["clock"] as? [String: Any] {
+            let trusted = clock["trusted"] as? Bool ?? false
+            lines.append("clock:      \(clock["utc"] ?? "?") (\(trusted ? "synchronised" : "NOT synchronised: times flagged untrusted"))")
+        }
         lines.append("muted:      \(obj["muted"] as? Bool ?? false)")
         lines.append("docked:     \(obj["docked"] as? Bool ?? false)")
         if let o = obj["offload"] as? [String: Any] {

@@ -32,10 +32,14 @@ int bodycam_opus_get_lookahead(OpusEncoder *enc, int32_t *samples) {
 
 int bodycam_clock_synchronized(void) {
     struct timex tx = {0};
-    int state = adjtimex(&tx);
     /* A refused call (seccomp, EPERM) says nothing about the clock: not trusted. */
-    if (state == -1) return 0;
-    return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
+    if (adjtimex(&tx) == -1) return 0;
+    /* The kernel's maximum error below its 16 s limit (NTP_PHASE_LIMIT), as systemd reads it
+       ("System clock synchronized"): STA_UNSYNC alone misleads, since chrony without rtcsync
+       keeps it set (so the kernel leaves the RTC alone) on a well-synchronised clock. The
+       bound grows 500 us a second without a time source, so the kernel itself stops vouching
+       for the clock about 9 h after the last synchronisation. */
+    return tx.maxerror < 16000000;
 }
 
 int bodycam_reserve_space(int fd, long long offset, long long length) {

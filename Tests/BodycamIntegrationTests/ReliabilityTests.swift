@@ -1,3 +1,4 @@
+import BodycamCore
 import Foundation
 import Testing
 
@@ -338,7 +339,6 @@ struct ReliabilityTests {
 
     // MARK: - Storage
 
-    /// A tmpfs of `mib` MiB mounted on `path` for the test (root only).
     /// A tmpfs of `mib` MiB mounted at `disk` in a temporary directory. It keeps the directory: the
     /// tmpfs is unmounted before the directory is removed (the other way round leaves both behind).
     final class SmallDisk {
@@ -419,7 +419,7 @@ struct ReliabilityTests {
         var status = try rec.status()
         let storage = status["storage"] as? [String: Any]
         #expect(storage?["low"] as? Bool == true, "\(status)")
-        #expect((status["leds"] as? [String: String])?["warning"]?.hasPrefix("blink") == true, "\(status)")
+        #expect((status["leds"] as? [String: String])?["warning"] == WarningLight.storageLowBlink.description, "\(status)")
         #expect(status["warnings"] as? [String] == expectedWarnings(status, "storage_low"), "\(status)")
         let alerts = status["haptic"] as? [String: Any]
         #expect((alerts?["last"] as? String)?.contains("400") == true, "no alert vibration: \(status)")

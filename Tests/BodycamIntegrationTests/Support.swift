@@ -1,3 +1,5 @@
+import BodycamAdapters
+import BodycamCore
 import Foundation
 import Testing
 
@@ -78,19 +80,18 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// The warning reasons a status should list with `reasons` raised. Whether the clock counts as
-/// synchronised is the host's (CI machines and VMs often run without NTP), so an untrusted clock
-/// adds its own reason, as the status itself reports.
+/// synchronised is the host's (CI machines and VMs often run without NTP), read here from the
+/// kernel as the recorder reads it; an untrusted clock adds its own reason. (The status must
+/// say the same about the clock, or the list cannot match.)
 func expectedWarnings(_ status: [String: Any], _ reasons: String...) -> [String] {
-    (reasons + (clockTrusted(status) ? [] : ["clock_untrusted"])).sorted()
+    let trusted = SystemClock.isSynchronized()
+    let reported = (status["clock"] as? [String: Any])?["trusted"] as? Bool
+    return (reasons + (trusted ? [] : [WarningReason.clockUntrusted.rawValue]) + (reported == trusted ? [] : ["clock trust reported as \(reported as Any)"])).sorted()
 }
 
 /// The warning LED with no reason but the clock's: off, or the untrusted clock's short flash.
 func idleWarningLED(_ status: [String: Any]) -> String {
-    clockTrusted(status) ? "off" : "blink(100/2900ms)"
-}
-
-func clockTrusted(_ status: [String: Any]) -> Bool {
-    (status["clock"] as? [String: Any])?["trusted"] as? Bool ?? false
+    SystemClock.isSynchronized() ? LEDPattern.off.description : WarningLight.clockUntrustedFlash.description
 }
 
 /// A temporary directory removed at the end of the test.

@@ -22,7 +22,7 @@ int bodycam_opus_set_signal_voice(OpusEncoder *enc);
 int bodycam_opus_get_lookahead(OpusEncoder *enc, int32_t *samples);
 
 // <sys/timex.h>: adjtimex(2) and STA_UNSYNC are not exposed by Swift's Glibc module.
-// Returns 1 when the kernel reports the wall clock synchronised (no STA_UNSYNC, no TIME_ERROR).
+// Returns 1 when the kernel reports the wall clock synchronised (its maximum error under 16 s).
 int bodycam_clock_synchronized(void);
 /* fallocate(FALLOC_FL_KEEP_SIZE): reserves blocks past the end without changing the size. */
 int bodycam_reserve_space(int fd, long long offset, long long length);
