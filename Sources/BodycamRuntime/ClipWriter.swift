@@ -87,6 +87,9 @@ protocol ClipWriterDelegate: AnyObject, Sendable {
     /// A clip whose writing failed has ended: finalised as recovery would after a power cut, or
     /// left for the next start (the writer logs which). Either way the offload queue has news.
     func clipEndedEarly(_ clipID: String)
+    /// Closing a clip failed (finishing its media or writing its manifest), after every fragment
+    /// was written. `clipEndedEarly` follows.
+    func clipNotFinalised(_ clipID: String, error: SystemError)
 }
 
 /// Writes clips on its own thread: media file (plain or sealed), signed journal, signed
@@ -359,22 +362,7 @@ final class ClipWriter: @unchecked Sendable {
         if let failure = clip.failed {
             // Storage failed mid-clip: what is on storage is exactly what a power cut at that
             // moment would have left, and the journal says what it is. Finalise it the same way.
-            if let jfd = clip.journalFD { Syscall.close(jfd) }
-            // What only the recorder knows (every gap, even one the journal refused; the next
-            // clip) goes into that manifest too.
-            if let jp = clip.journalPath,
-                let r = Recovery.recover(
-                    journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
-                    reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger), !r.leftoverOnly
-            {
-                logger.error("clip \(c.clipID) ended early: \(failure)")
-            } else {
-                logger.critical("clip \(c.clipID) ended early (\(failure)) and could not be finalised; its files stay for the next start")
-            }
-            // No longer open before the queue looks: it is then ready to send, or reported as
-            // blocked, rather than passed over as a clip still being written.
-            openIDs.withLock { _ = $0.remove(c.clipID) }
-            delegate?.clipEndedEarly(c.clipID)
+            finaliseFromJournal(clip, c, failure: failure, what: "ended early")
             return
         }
         var m = clip.manifest
@@ -430,10 +418,35 @@ final class ClipWriter: @unchecked Sendable {
                 ])
             delegate?.clipClosed(m, path: clip.manifestPath)
         } catch {
-            // The journal stays: start-up recovery will build the manifest from it.
-            if let jfd = clip.journalFD { Syscall.close(jfd) }
+            // Finishing the media or writing the manifest failed (a card error, a full card).
+            // Everything journaled is on storage: finalise from the journal as start-up recovery
+            // would (the failure may have passed); if that fails too, the journal stays for the
+            // next start. Either way the recorder is told: the operator sees a storage fault.
+            let failure = error as? SystemError ?? SystemError(op: "finalise clip (\(error))", errno: EIO, path: clip.manifestPath)
             logger.error("clip \(m.clipId): not finalised: \(error)")
+            delegate?.clipNotFinalised(c.clipID, error: failure)
+            finaliseFromJournal(clip, c, failure: failure, what: "not finalised at its close")
         }
+    }
+
+    /// Finalises a clip whose writing or closing failed from its journal, as start-up recovery
+    /// would after a power cut at that point (`Recovery`), with what only the recorder knows
+    /// (every gap, even one the journal refused; the next clip).
+    private func finaliseFromJournal(_ clip: OpenClip, _ c: ClipClosing, failure: SystemError, what: String) {
+        if let jfd = clip.journalFD { Syscall.close(jfd) }
+        if let jp = clip.journalPath,
+            let r = Recovery.recover(
+                journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
+                reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger), !r.leftoverOnly
+        {
+            logger.error("clip \(c.clipID) \(what): \(failure); finalised from its journal")
+        } else {
+            logger.critical("clip \(c.clipID) \(what) (\(failure)) and could not be finalised; its files stay for the next start")
+        }
+        // No longer open before the queue looks: it is then ready to send, or reported as
+        // blocked, rather than passed over as a clip still being written.
+        openIDs.withLock { _ = $0.remove(c.clipID) }
+        delegate?.clipEndedEarly(c.clipID)
     }
 
     /// Signs the entry into the chain and appends it to the journal file, synced. On failure the

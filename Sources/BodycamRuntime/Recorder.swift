@@ -532,20 +532,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 }
             } else if let error {
                 // The clip before a rollover (or one stopped), still being written when it
-                // failed: the writer ends it through recovery. The open clip goes on (its own
-                // writes will tell whether the storage is gone), but the failure is not silent.
-                // A full card is low storage, as for the open clip: that one ends cleanly now
-                // rather than on its own failed write.
-                s.faultedClip = job.clipID
-                let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
-                logger.critical("storage failed while finishing clip \(job.clipID): \(error)")
-                audit(&s, "fault", ["what": "storage", "clip": job.clipID, "error": error.description], at: now)
-                if error.isNoSpace {
-                    noSpace(&s, clipID: job.clipID, stopAt: now)
-                } else {
-                    s.storageFaultClip = job.clipID
-                    perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: now)
-                }
+                // failed: the writer ends it through recovery.
+                finishingFailed(&s, clipID: job.clipID, error: error)
             } else if let faulted = s.storageFaultClip, faulted != job.clipID {
                 // Another clip's fragment is on storage after the fault (the writer works in
                 // order): writing works again.
@@ -553,6 +541,23 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 logger.notice("storage writes again: clip \(job.clipID) is being written")
                 perform(&s, [.warning(.storageFault, false)], now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
             }
+        }
+    }
+
+    /// Storage failed for a clip that is no longer the open one (still being written after a
+    /// rollover or stop, or being closed). The open clip goes on (its own writes will tell
+    /// whether the storage is gone), but the failure is not silent. A full card is low storage,
+    /// as for the open clip: that one ends cleanly now rather than on its own failed write.
+    private func finishingFailed(_ s: inout State, clipID: String, error: SystemError) {
+        s.faultedClip = clipID
+        let now = MonotonicTime(nanoseconds: SystemClock.monotonic())
+        logger.critical("storage failed while finishing clip \(clipID): \(error)")
+        audit(&s, "fault", ["what": "storage", "clip": clipID, "error": error.description], at: now)
+        if error.isNoSpace {
+            noSpace(&s, clipID: clipID, stopAt: now)
+        } else {
+            s.storageFaultClip = clipID
+            perform(&s, [.warning(.storageFault, true), .indicator(.haptic(.alert))], now: now)
         }
     }
 
@@ -583,6 +588,13 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// offload queue is told, so a finalised clip is sent and one left over shows as blocked.
     func clipEndedEarly(_ clipID: String) {
         onClipClosed?()
+    }
+
+    func clipNotFinalised(_ clipID: String, error: SystemError) {
+        state.withLock { s in
+            guard s.faultedClip != clipID else { return }
+            finishingFailed(&s, clipID: clipID, error: error)
+        }
     }
 
     /// Told when a clip is final (the offload queue has something new).

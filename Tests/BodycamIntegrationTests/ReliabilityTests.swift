@@ -512,7 +512,8 @@ struct ReliabilityTests {
                 ssize_t n = readlink(link, path, sizeof path - 1);
                 if (n <= 0) return 0;
                 path[n] = 0;
-                if (!strstr(path, "/clips/") || !strstr(path, ".mp4")) return 0;
+                const char *match = getenv("BODYCAM_TEST_EIO_MATCH");
+                if (!strstr(path, "/clips/") || !strstr(path, match ? match : ".mp4")) return 0;
                 return unlink(trigger) == 0;
             }
 
@@ -583,6 +584,59 @@ struct ReliabilityTests {
         #expect(kept > 2.5 && kept < 7, "failed clip kept \(kept) s")
         #expect(later["end_reason"] as? String == "button" && later["interrupted"] as? Bool == false, "\(later)")
         // Told once, though the writer refuses every fragment of that clip still queued.
+        let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
+        #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)")
+    }
+
+    @Test("a write error while closing a clip (its manifest): finalised from its journal at once, the operator warned")
+    func finaliseFault() throws {
+        let dir = TemporaryDirectory("bodycam-eio-close")
+        let data = dir.path + "/data"
+        let trigger = dir.path + "/eio"
+        // The first sync of a manifest being written fails: the stopped clip's.
+        let rec = try RunningRecorder(
+            data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
+            environment: [
+                "LD_PRELOAD": try Self.syncFaultLibrary(in: dir), "BODYCAM_TEST_EIO": trigger,
+                "BODYCAM_TEST_EIO_MATCH": ".json.tmp",
+            ])
+        try rec.waitForState("buffering")
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        try rec.waitForState("recording")
+        sleep(3)
+        _ = dir.file("eio", "")
+        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
+        let faulted = try rec.waitForStatus("the fault at the clip's close", timeout: 8) {
+            $0["state"] as? String == "buffering" && $0["warnings"] as? [String] == expectedWarnings($0, "storage_fault")
+        }
+        #expect(!FileManager.default.fileExists(atPath: trigger), "no sync failed: the test proves nothing")
+        #expect((faulted["leds"] as? [String: String])?["warning"] == "on", "\(faulted)")
+        #expect((faulted["haptic"] as? [String: Any])?["last"] as? String == "400/200/400/200/400ms", "\(faulted)")
+        // Finalised while the recorder runs, not left for the next start: a manifest, no journal.
+        let files = ClipFiles(data)
+        #expect(files.manifests.count == 1 && files.media.count == 1, "\(files.manifests) \(files.media)")
+        let journals = (try? FileManager.default.contentsOfDirectory(atPath: data + "/journal")) ?? []
+        #expect(!journals.contains { $0.hasSuffix(".jsonl") }, "journal left: \(journals)")
+        // The next clip written clears the warning.
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        let cleared = try rec.waitForStatus("the warning cleared by the next clip", timeout: 8) {
+            $0["state"] as? String == "recording" && $0["warnings"] as? [String] == expectedWarnings($0)
+        }
+        #expect((cleared["leds"] as? [String: String])?["warning"] == idleWarningLED(cleared), "\(cleared)")
+        sleep(1)
+        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
+        _ = try rec.ctl("stop")
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+
+        let manifests = try checkClips(data).sorted { ($0["start_utc"] as? String ?? "") < ($1["start_utc"] as? String ?? "") }
+        try #require(manifests.count == 2, "\(manifests)")
+        let (failed, later) = (manifests[0], manifests[1])
+        // Every fragment was on storage before the close failed: nothing is lost, and the manifest
+        // says the clip did not close normally.
+        #expect(failed["end_reason"] as? String == "error" && failed["interrupted"] as? Bool == true, "\(failed)")
+        let kept = double(failed["duration"]) ?? 0
+        #expect(kept > 4.5, "failed clip kept \(kept) s (2 s pre-event, 3 s, then the hold)")
+        #expect(later["end_reason"] as? String == "button" && later["interrupted"] as? Bool == false, "\(later)")
         let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
         #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)")
     }
