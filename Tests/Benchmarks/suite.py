@@ -602,9 +602,11 @@ def main():
           f"x264 {args.preset}/{TUNE} CRF {CRF}, VBV at the device's default cap (720p {CAP['720p']}k, "
           f"1080p {CAP['1080p']}k, 1 s buffer), {THREADS} thread")
     report, verdicts = {}, {}
+    failed = True
     try:
         for name in only:
             verdicts[name] = SECTIONS[name](args, work, report)
+        failed = False
     except ToolFailed as e:
         print(f"\nsuite: {e}", file=sys.stderr)
         return 2
@@ -612,7 +614,8 @@ def main():
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(report, f, indent=1)
-        if remove_work:
+        # Kept when a section failed: its logs are what the error message points to.
+        if remove_work and not failed:
             shutil.rmtree(work, ignore_errors=True)
     if args.smoke:
         # Targets are for 10 s inputs; on 2 s ones fixed costs dominate, so a verdict would mislead.
