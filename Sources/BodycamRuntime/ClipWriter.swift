@@ -172,6 +172,7 @@ final class ClipWriter: @unchecked Sendable {
 
     func start() {
         thread = DedicatedThread(name: "bc-writer") { [self] in
+            writerThread.store(UInt(pthread_self()), ordering: .relaxed)
             while let command = queue.pop() {
                 perform(command)
                 completed.add(1, ordering: .relaxed)
@@ -181,7 +182,17 @@ final class ClipWriter: @unchecked Sendable {
 
     /// Queues a command; false once the writer has finished (the command is dropped).
     @discardableResult
-    func submit(_ command: WriterCommand) -> Bool { queue.push(command) }
+    func submit(_ command: WriterCommand) -> Bool {
+        // An audit line the writer's own callbacks ask for (a fault found while closing a clip)
+        // is written at once: at shutdown the queue no longer takes commands while it drains.
+        if case .audit(let a) = command, UInt(pthread_self()) == writerThread.load(ordering: .relaxed) {
+            writeAudit(a)
+            return true
+        }
+        return queue.push(command)
+    }
+
+    private let writerThread = Atomic<UInt>(0)
 
     /// Finishes every queued command, then stops the thread.
     func finish() {
@@ -376,28 +387,26 @@ final class ClipWriter: @unchecked Sendable {
         m.audioGaps = c.audioGaps
         m.videoGaps = c.videoGaps
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
+        var reported = false
         do {
             let sealed = try clip.sink.finish()
             m.sealed = sealed?.info
-            if clip.journalFD != nil, let jp = clip.journalPath {
-                // The fragment list and the journal come from the journal file, an entry at a
-                // time, and the chunk hashes from their raw bytes: memory does not grow with the
-                // clip's length.
-                let decoder = Canonical.decoder()
-                let skeleton = m
-                try FileSystem.writeAtomically(to: clip.manifestPath) { emit in
-                    m = try ManifestStream.write(
-                        skeleton, identity: identity, fragmentCount: clip.fragmentCount, chunks: sealed?.chunks,
-                        entries: { each in
-                            try FileSystem.forEachLine(of: jp) { try each(try decoder.decode(JournalEntry.self, from: $0)) }
-                        }, emit: emit)
+            // The media is final: a manifest that fails to write is tried once more (an error that
+            // passes leaves the clip whole, not in the form a power cut leaves).
+            let skeleton = m
+            for attempt in 1... {
+                do {
+                    m = try writeManifest(skeleton, clip, sealed: sealed)
+                    break
+                } catch {
+                    let failure = error as? SystemError ?? SystemError(op: "write manifest (\(error))", errno: EIO, path: clip.manifestPath)
+                    if !reported {
+                        reported = true
+                        delegate?.clipNotFinalised(c.clipID, error: failure)
+                    }
+                    if attempt == 2 { throw failure }
+                    logger.error("clip \(m.clipId): manifest not written (\(failure)); trying once more")
                 }
-            } else {
-                m.sealed?.chunks = sealed?.chunks.hexStrings ?? []
-                m.journal = clip.entries
-                m.fragments = clip.entries.compactMap(\.fragment)
-                if let identity { try ManifestSeal.sign(&m, identity: identity) }
-                try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: clip.manifestPath)
             }
             if let jfd = clip.journalFD {
                 Syscall.close(jfd)
@@ -424,9 +433,35 @@ final class ClipWriter: @unchecked Sendable {
             // next start. Either way the recorder is told: the operator sees a storage fault.
             let failure = error as? SystemError ?? SystemError(op: "finalise clip (\(error))", errno: EIO, path: clip.manifestPath)
             logger.error("clip \(m.clipId): not finalised: \(error)")
-            delegate?.clipNotFinalised(c.clipID, error: failure)
+            if !reported { delegate?.clipNotFinalised(c.clipID, error: failure) }
             finaliseFromJournal(clip, c, failure: failure, what: "not finalised at its close")
         }
+    }
+
+    /// Writes the manifest of a clip whose media is final: `skeleton` completed with the
+    /// fragments, journal and seal chunks, signed. Returns what was written.
+    private func writeManifest(_ skeleton: ClipManifest, _ clip: OpenClip, sealed: (info: SealInfo, chunks: ChunkDigests)?) throws -> ClipManifest {
+        var m = skeleton
+        if clip.journalFD != nil, let jp = clip.journalPath {
+            // The fragment list and the journal come from the journal file, an entry at a
+            // time, and the chunk hashes from their raw bytes: memory does not grow with the
+            // clip's length.
+            let decoder = Canonical.decoder()
+            try FileSystem.writeAtomically(to: clip.manifestPath) { emit in
+                m = try ManifestStream.write(
+                    skeleton, identity: identity, fragmentCount: clip.fragmentCount, chunks: sealed?.chunks,
+                    entries: { each in
+                        try FileSystem.forEachLine(of: jp) { try each(try decoder.decode(JournalEntry.self, from: $0)) }
+                    }, emit: emit)
+            }
+        } else {
+            m.sealed?.chunks = sealed?.chunks.hexStrings ?? []
+            m.journal = clip.entries
+            m.fragments = clip.entries.compactMap(\.fragment)
+            if let identity { try ManifestSeal.sign(&m, identity: identity) }
+            try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: clip.manifestPath)
+        }
+        return m
     }
 
     /// Finalises a clip whose writing or closing failed from its journal, as start-up recovery
@@ -434,7 +469,12 @@ final class ClipWriter: @unchecked Sendable {
     /// (every gap, even one the journal refused; the next clip).
     private func finaliseFromJournal(_ clip: OpenClip, _ c: ClipClosing, failure: SystemError, what: String) {
         if let jfd = clip.journalFD { Syscall.close(jfd) }
-        if let jp = clip.journalPath,
+        // Recovery works on the clips folder's layout (`<id>.json` beside the media); `encode`
+        // writes a sidecar manifest of another name, which it would not find.
+        let inClipsFolder = (clip.manifestPath as NSString).lastPathComponent == c.clipID + ".json"
+        if !inClipsFolder {
+            logger.critical("clip \(c.clipID) \(what) (\(failure)): \(clip.manifestPath) not written")
+        } else if let jp = clip.journalPath,
             let r = Recovery.recover(
                 journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
                 reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger), !r.leftoverOnly

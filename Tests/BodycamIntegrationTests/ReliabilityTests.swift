@@ -503,6 +503,7 @@ struct ReliabilityTests {
 
             static int (*real_fdatasync)(int);
             static int (*real_fsync)(int);
+            static int injected;
 
             static int inject(int fd) {
                 const char *trigger = getenv("BODYCAM_TEST_EIO");
@@ -514,7 +515,13 @@ struct ReliabilityTests {
                 path[n] = 0;
                 const char *match = getenv("BODYCAM_TEST_EIO_MATCH");
                 if (!strstr(path, "/clips/") || !strstr(path, match ? match : ".mp4")) return 0;
-                return unlink(trigger) == 0;
+                /* $BODYCAM_TEST_EIO_TIMES matching syncs fail (1 by default), then the trigger goes. */
+                const char *times = getenv("BODYCAM_TEST_EIO_TIMES");
+                if (++injected >= (times ? atoi(times) : 1)) unlink(trigger);
+                /* A slow card: $BODYCAM_TEST_EIO_DELAY_MS before the error comes back. */
+                const char *delay = getenv("BODYCAM_TEST_EIO_DELAY_MS");
+                if (delay) usleep((useconds_t)atoi(delay) * 1000);
+                return 1;
             }
 
             int fdatasync(int fd) {
@@ -588,17 +595,21 @@ struct ReliabilityTests {
         #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)")
     }
 
-    @Test("a write error while closing a clip (its manifest): finalised from its journal at once, the operator warned")
-    func finaliseFault() throws {
+    @Test(
+        "a write error while closing a clip (its manifest): written on a second try, or finalised from its journal at once; the operator warned",
+        arguments: [1, 2])
+    func finaliseFault(failures: Int) throws {
         let dir = TemporaryDirectory("bodycam-eio-close")
         let data = dir.path + "/data"
         let trigger = dir.path + "/eio"
-        // The first sync of a manifest being written fails: the stopped clip's.
+        // The first sync(s) of a manifest being written fail: the stopped clip's. One failure is
+        // a passing error (the second try writes it); two fail the second try too, and the clip
+        // is finalised from its journal as after a power cut.
         let rec = try RunningRecorder(
             data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
             environment: [
                 "LD_PRELOAD": try Self.syncFaultLibrary(in: dir), "BODYCAM_TEST_EIO": trigger,
-                "BODYCAM_TEST_EIO_MATCH": ".json.tmp",
+                "BODYCAM_TEST_EIO_MATCH": ".json.tmp", "BODYCAM_TEST_EIO_TIMES": "\(failures)",
             ])
         try rec.waitForState("buffering")
         #expect(try rec.ctl("press", "record", "--double").status == 0)
@@ -609,14 +620,21 @@ struct ReliabilityTests {
         let faulted = try rec.waitForStatus("the fault at the clip's close", timeout: 8) {
             $0["state"] as? String == "buffering" && $0["warnings"] as? [String] == expectedWarnings($0, "storage_fault")
         }
-        #expect(!FileManager.default.fileExists(atPath: trigger), "no sync failed: the test proves nothing")
         #expect((faulted["leds"] as? [String: String])?["warning"] == "on", "\(faulted)")
         #expect((faulted["haptic"] as? [String: Any])?["last"] as? String == "400/200/400/200/400ms", "\(faulted)")
-        // Finalised while the recorder runs, not left for the next start: a manifest, no journal.
-        let files = ClipFiles(data)
+        // Finalised while the recorder runs, not left for the next start: a manifest, no journal
+        // (the fault is told before the clip is finalised: wait for it).
+        var files = ClipFiles(data)
+        var journals: [String] = []
+        for _ in 0..<50 {
+            files = ClipFiles(data)
+            journals = ((try? FileManager.default.contentsOfDirectory(atPath: data + "/journal")) ?? []).filter { $0.hasSuffix(".jsonl") }
+            if files.manifests.count == 1 && journals.isEmpty { break }
+            usleep(100_000)
+        }
         #expect(files.manifests.count == 1 && files.media.count == 1, "\(files.manifests) \(files.media)")
-        let journals = (try? FileManager.default.contentsOfDirectory(atPath: data + "/journal")) ?? []
-        #expect(!journals.contains { $0.hasSuffix(".jsonl") }, "journal left: \(journals)")
+        #expect(journals.isEmpty, "journal left: \(journals)")
+        #expect(!FileManager.default.fileExists(atPath: trigger), "fewer syncs failed than asked: the test proves less")
         // The next clip written clears the warning.
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         let cleared = try rec.waitForStatus("the warning cleared by the next clip", timeout: 8) {
@@ -630,15 +648,50 @@ struct ReliabilityTests {
 
         let manifests = try checkClips(data).sorted { ($0["start_utc"] as? String ?? "") < ($1["start_utc"] as? String ?? "") }
         try #require(manifests.count == 2, "\(manifests)")
-        let (failed, later) = (manifests[0], manifests[1])
-        // Every fragment was on storage before the close failed: nothing is lost, and the manifest
-        // says the clip did not close normally.
-        #expect(failed["end_reason"] as? String == "error" && failed["interrupted"] as? Bool == true, "\(failed)")
-        let kept = double(failed["duration"]) ?? 0
-        #expect(kept > 4.5, "failed clip kept \(kept) s (2 s pre-event, 3 s, then the hold)")
+        let (first, later) = (manifests[0], manifests[1])
+        if failures == 1 {
+            // Written on the second try: the clip closed as it should have.
+            #expect(first["end_reason"] as? String == "button" && first["interrupted"] as? Bool == false, "\(first)")
+            #expect((first["sealed"] as? [String: Any])?["final_chunk"] as? Bool == true, "sealed whole: \(first)")
+        } else {
+            // Every fragment was on storage before the close failed: nothing is lost, and the
+            // manifest says the clip did not close normally.
+            #expect(first["end_reason"] as? String == "error" && first["interrupted"] as? Bool == true, "\(first)")
+        }
+        let kept = double(first["duration"]) ?? 0
+        #expect(kept > 4.5, "the clip kept \(kept) s (2 s pre-event, 3 s, then the hold)")
         #expect(later["end_reason"] as? String == "button" && later["interrupted"] as? Bool == false, "\(later)")
         let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
         #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)")
+    }
+
+    @Test("a clip whose close fails at shutdown: finalised from its journal, and the fault is in the audit log")
+    func finaliseFaultAtShutdown() throws {
+        let dir = TemporaryDirectory("bodycam-eio-stop")
+        let data = dir.path + "/data"
+        let trigger = dir.path + "/eio"
+        let rec = try RunningRecorder(
+            data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
+            environment: [
+                "LD_PRELOAD": try Self.syncFaultLibrary(in: dir), "BODYCAM_TEST_EIO": trigger,
+                "BODYCAM_TEST_EIO_MATCH": ".json.tmp", "BODYCAM_TEST_EIO_TIMES": "2",
+                // Slow enough that shutdown closes the writer's queue while the clip is closing.
+                "BODYCAM_TEST_EIO_DELAY_MS": "1500",
+            ])
+        try rec.waitForState("buffering")
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        try rec.waitForState("recording")
+        sleep(3)
+        _ = dir.file("eio", "")
+        // The writer's queue is closing while this clip closes: its fault line must still be written.
+        _ = try rec.ctl("stop")
+        let exit = try rec.waitForExit()
+        #expect(!FileManager.default.fileExists(atPath: trigger), "no sync failed: the test proves nothing")
+        let manifests = try checkClips(data)
+        try #require(manifests.count == 1, "\(manifests)\n\(rec.log)")
+        #expect(manifests[0]["end_reason"] as? String == "error" && manifests[0]["interrupted"] as? Bool == true, "\(manifests[0])")
+        let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
+        #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)\nexit \(exit)\n\(rec.log)")
     }
 
     // MARK: - Clock
