@@ -177,19 +177,18 @@ final class ClipWriter: @unchecked Sendable {
                 perform(command)
                 completed.add(1, ordering: .relaxed)
             }
+            // Thread ids are reused once a thread is joined.
+            writerThread.store(0, ordering: .relaxed)
         }
     }
 
     /// Queues a command; false once the writer has finished (the command is dropped).
     @discardableResult
     func submit(_ command: WriterCommand) -> Bool {
-        // An audit line the writer's own callbacks ask for (a fault found while closing a clip)
-        // is written at once: at shutdown the queue no longer takes commands while it drains.
-        if case .audit(let a) = command, UInt(pthread_self()) == writerThread.load(ordering: .relaxed) {
-            writeAudit(a)
-            return true
-        }
-        return queue.push(command)
+        // What the writer's own callbacks ask for (the audit line of a fault found while closing
+        // a clip) is taken even while the queue drains at shutdown: it is done after the command
+        // in hand, in order, and not under the recorder's lock the callback holds.
+        queue.push(command, evenIfClosed: UInt(pthread_self()) == writerThread.load(ordering: .relaxed))
     }
 
     private let writerThread = Atomic<UInt>(0)

@@ -119,13 +119,15 @@ final class BlockingQueue<Element>: @unchecked Sendable {
 
     private var count: Int { items.count - head }
 
-    /// Appends, waiting while a bounded queue is full. Returns false once closed.
+    /// Appends, waiting while a bounded queue is full. Returns false once closed, unless
+    /// `evenIfClosed`: the consumer's own thread adding work found while it drains (it pops
+    /// until the queue is empty, so that is still done).
     @discardableResult
-    func push(_ e: Element) -> Bool {
+    func push(_ e: Element, evenIfClosed: Bool = false) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         if let capacity { while count >= capacity && !closed { pthread_cond_wait(notFull, mutex) } }
-        if closed { return false }
+        if closed && !evenIfClosed { return false }
         reclaim()
         items.append(e)
         pthread_cond_signal(notEmpty)

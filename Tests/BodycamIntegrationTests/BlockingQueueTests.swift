@@ -41,4 +41,16 @@ struct BlockingQueueTests {
         #expect(q.depth == 2)
         #expect(q.storedCount < 200, "\(q.storedCount) elements kept for a queue of 3")
     }
+
+    @Test("a closed queue refuses pushes, except the consumer's own while it drains")
+    func pushWhileDraining() {
+        let q = BlockingQueue<Int>(capacity: nil)
+        #expect(q.push(1))
+        q.close()
+        #expect(!q.push(2))
+        #expect(q.pop() == 1)
+        #expect(q.push(3, evenIfClosed: true))
+        #expect(q.pop() == 3)
+        #expect(q.pop() == nil)
+    }
 }

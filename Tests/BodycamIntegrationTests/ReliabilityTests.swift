@@ -548,19 +548,34 @@ struct ReliabilityTests {
         throw TestFailure("no C compiler could build \(library) (tried \(compilers))")
     }
 
-    @Test("a write error (EIO) while recording: the clip ends playable and verified, the warning holds until a later clip is written")
-    func writeFault() throws {
-        let dir = TemporaryDirectory("bodycam-eio")
+    /// A recorder (2 s pre-event) under `syncFaultLibrary`, recording for 3 s, then armed: the
+    /// next `times` syncs of a clip file whose path contains `match` fail with EIO, each after
+    /// `delayMilliseconds`. Returns the recorder, its data folder and the trigger file (gone
+    /// once the last injected failure has happened).
+    func recordingWithWriteFault(
+        in dir: TemporaryDirectory, match: String = ".mp4", times: Int = 1, delayMilliseconds: Int? = nil
+    ) throws -> (rec: RunningRecorder, data: String, trigger: String) {
         let data = dir.path + "/data"
         let trigger = dir.path + "/eio"
+        var environment = [
+            "LD_PRELOAD": try Self.syncFaultLibrary(in: dir), "BODYCAM_TEST_EIO": trigger,
+            "BODYCAM_TEST_EIO_MATCH": match, "BODYCAM_TEST_EIO_TIMES": "\(times)",
+        ]
+        if let delayMilliseconds { environment["BODYCAM_TEST_EIO_DELAY_MS"] = "\(delayMilliseconds)" }
         let rec = try RunningRecorder(
-            data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
-            environment: ["LD_PRELOAD": try Self.syncFaultLibrary(in: dir), "BODYCAM_TEST_EIO": trigger])
+            data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"), environment: environment)
         try rec.waitForState("buffering")
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         try rec.waitForState("recording")
         sleep(3)
         _ = dir.file("eio", "")
+        return (rec, data, trigger)
+    }
+
+    @Test("a write error (EIO) while recording: the clip ends playable and verified, the warning holds until a later clip is written")
+    func writeFault() throws {
+        let dir = TemporaryDirectory("bodycam-eio")
+        let (rec, data, trigger) = try recordingWithWriteFault(in: dir)
         let faulted = try rec.waitForStatus("the clip ended by the write error", timeout: 8) {
             $0["state"] as? String == "buffering" && $0["warnings"] as? [String] == expectedWarnings($0, "storage_fault")
         }
@@ -600,22 +615,10 @@ struct ReliabilityTests {
         arguments: [1, 2])
     func finaliseFault(failures: Int) throws {
         let dir = TemporaryDirectory("bodycam-eio-close")
-        let data = dir.path + "/data"
-        let trigger = dir.path + "/eio"
         // The first sync(s) of a manifest being written fail: the stopped clip's. One failure is
         // a passing error (the second try writes it); two fail the second try too, and the clip
         // is finalised from its journal as after a power cut.
-        let rec = try RunningRecorder(
-            data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
-            environment: [
-                "LD_PRELOAD": try Self.syncFaultLibrary(in: dir), "BODYCAM_TEST_EIO": trigger,
-                "BODYCAM_TEST_EIO_MATCH": ".json.tmp", "BODYCAM_TEST_EIO_TIMES": "\(failures)",
-            ])
-        try rec.waitForState("buffering")
-        #expect(try rec.ctl("press", "record", "--double").status == 0)
-        try rec.waitForState("recording")
-        sleep(3)
-        _ = dir.file("eio", "")
+        let (rec, data, trigger) = try recordingWithWriteFault(in: dir, match: ".json.tmp", times: failures)
         #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
         let faulted = try rec.waitForStatus("the fault at the clip's close", timeout: 8) {
             $0["state"] as? String == "buffering" && $0["warnings"] as? [String] == expectedWarnings($0, "storage_fault")
@@ -668,21 +671,8 @@ struct ReliabilityTests {
     @Test("a clip whose close fails at shutdown: finalised from its journal, and the fault is in the audit log")
     func finaliseFaultAtShutdown() throws {
         let dir = TemporaryDirectory("bodycam-eio-stop")
-        let data = dir.path + "/data"
-        let trigger = dir.path + "/eio"
-        let rec = try RunningRecorder(
-            data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
-            environment: [
-                "LD_PRELOAD": try Self.syncFaultLibrary(in: dir), "BODYCAM_TEST_EIO": trigger,
-                "BODYCAM_TEST_EIO_MATCH": ".json.tmp", "BODYCAM_TEST_EIO_TIMES": "2",
-                // Slow enough that shutdown closes the writer's queue while the clip is closing.
-                "BODYCAM_TEST_EIO_DELAY_MS": "1500",
-            ])
-        try rec.waitForState("buffering")
-        #expect(try rec.ctl("press", "record", "--double").status == 0)
-        try rec.waitForState("recording")
-        sleep(3)
-        _ = dir.file("eio", "")
+        // Slow enough that shutdown closes the writer's queue before the first failure is told.
+        let (rec, data, trigger) = try recordingWithWriteFault(in: dir, match: ".json.tmp", times: 2, delayMilliseconds: 2500)
         // The writer's queue is closing while this clip closes: its fault line must still be written.
         _ = try rec.ctl("stop")
         let exit = try rec.waitForExit()
