@@ -572,6 +572,24 @@ struct ReliabilityTests {
         return (rec, data, trigger)
     }
 
+    /// After a storage fault: a new clip is started, and once its first fragment is written the
+    /// warning shows nothing but the clock's; the clip is stopped, the recorder too. Returns both
+    /// clips' manifests (checked: they play and verify), oldest first.
+    func nextClipClearsFault(_ rec: RunningRecorder, data: String) throws -> [[String: Any]] {
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        let cleared = try rec.waitForStatus("the warning cleared by the next clip", timeout: 8) {
+            $0["state"] as? String == "recording" && $0["warnings"] as? [String] == expectedWarnings($0)
+        }
+        #expect((cleared["leds"] as? [String: String])?["warning"] == idleWarningLED(cleared), "\(cleared)")
+        sleep(1)
+        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
+        #expect(try rec.ctl("stop").status == 0)
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+        let manifests = try checkClips(data).sorted { ($0["start_utc"] as? String ?? "") < ($1["start_utc"] as? String ?? "") }
+        try #require(manifests.count == 2, "\(manifests)")
+        return manifests
+    }
+
     @Test("a write error (EIO) while recording: the clip ends playable and verified, the warning holds until a later clip is written")
     func writeFault() throws {
         let dir = TemporaryDirectory("bodycam-eio")
@@ -586,18 +604,7 @@ struct ReliabilityTests {
         sleep(2)
         let held = try rec.status()
         #expect(held["warnings"] as? [String] == expectedWarnings(held, "storage_fault"), "\(held)")
-        #expect(try rec.ctl("press", "record", "--double").status == 0)
-        let cleared = try rec.waitForStatus("the warning cleared by the next clip", timeout: 8) {
-            $0["state"] as? String == "recording" && $0["warnings"] as? [String] == expectedWarnings($0)
-        }
-        #expect((cleared["leds"] as? [String: String])?["warning"] == idleWarningLED(cleared), "\(cleared)")
-        sleep(1)
-        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
-        #expect(try rec.ctl("stop").status == 0)
-        #expect(try rec.waitForExit() == 0, "\(rec.log)")
-
-        let manifests = try checkClips(data).sorted { ($0["start_utc"] as? String ?? "") < ($1["start_utc"] as? String ?? "") }
-        try #require(manifests.count == 2, "\(manifests)")
+        let manifests = try nextClipClearsFault(rec, data: data)
         let (failed, later) = (manifests[0], manifests[1])
         #expect(failed["end_reason"] as? String == "error" && failed["interrupted"] as? Bool == true, "\(failed)")
         // Recorded up to the fragment that failed: 2 s of pre-event and 3 s after the press, less
@@ -639,18 +646,7 @@ struct ReliabilityTests {
         #expect(journals.isEmpty, "journal left: \(journals)")
         #expect(!FileManager.default.fileExists(atPath: trigger), "fewer syncs failed than asked: the test proves less")
         // The next clip written clears the warning.
-        #expect(try rec.ctl("press", "record", "--double").status == 0)
-        let cleared = try rec.waitForStatus("the warning cleared by the next clip", timeout: 8) {
-            $0["state"] as? String == "recording" && $0["warnings"] as? [String] == expectedWarnings($0)
-        }
-        #expect((cleared["leds"] as? [String: String])?["warning"] == idleWarningLED(cleared), "\(cleared)")
-        sleep(1)
-        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
-        _ = try rec.ctl("stop")
-        #expect(try rec.waitForExit() == 0, "\(rec.log)")
-
-        let manifests = try checkClips(data).sorted { ($0["start_utc"] as? String ?? "") < ($1["start_utc"] as? String ?? "") }
-        try #require(manifests.count == 2, "\(manifests)")
+        let manifests = try nextClipClearsFault(rec, data: data)
         let (first, later) = (manifests[0], manifests[1])
         if failures == 1 {
             // Written on the second try: the clip closed as it should have.
