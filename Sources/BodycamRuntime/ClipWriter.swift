@@ -76,6 +76,10 @@ struct ClipClosing: Sendable {
     var audio: ClipManifest.AudioInfo?
     var audioGaps: [ClipManifest.Span]
     var videoGaps: [ClipManifest.Span]
+    /// Markers and mute spans as the writer holds them, set by the writer when it finalises the
+    /// clip from its journal: they include any whose journal line was refused.
+    var markers: [ClipManifest.Marker]? = nil
+    var muteSpans: [ClipManifest.Span]? = nil
 }
 
 /// Events the writer reports back to the recorder.
@@ -84,11 +88,13 @@ protocol ClipWriterDelegate: AnyObject, Sendable {
     func fragmentDone(_ job: FragmentJob, error: SystemError?)
     /// A clip's manifest is final.
     func clipClosed(_ manifest: ClipManifest, path: String)
-    /// A clip whose writing failed has ended: finalised as recovery would after a power cut, or
-    /// left for the next start (the writer logs which). Either way the offload queue has news.
-    func clipEndedEarly(_ clipID: String)
-    /// Closing a clip failed (finishing its media or writing its manifest), after every fragment
-    /// was written. `clipEndedEarly` follows.
+    /// A clip whose writing failed has ended: finalised as recovery would after a power cut
+    /// (`recovered`), or left for the next start (nil; the writer logs which). Either way the
+    /// offload queue has news.
+    func clipEndedEarly(_ clipID: String, recovered: Recovery.Recovered?)
+    /// Closing a clip failed (finishing its media or writing its manifest) after every fragment
+    /// was written, or its writing failed: told again at its close, if the recorder already
+    /// heard from its fragment. `clipEndedEarly` follows.
     func clipNotFinalised(_ clipID: String, error: SystemError)
 }
 
@@ -372,6 +378,9 @@ final class ClipWriter: @unchecked Sendable {
         if let failure = clip.failed {
             // Storage failed mid-clip: what is on storage is exactly what a power cut at that
             // moment would have left, and the journal says what it is. Finalise it the same way.
+            // The recorder heard of it from the fragment that failed, unless it was a journal
+            // line no fragment came after (told once: it ignores a clip it already faulted).
+            delegate?.clipNotFinalised(c.clipID, error: failure)
             finaliseFromJournal(clip, c, failure: failure, what: "ended early")
             return
         }
@@ -471,21 +480,28 @@ final class ClipWriter: @unchecked Sendable {
         // Recovery works on the clips folder's layout (`<id>.json` beside the media); `encode`
         // writes a sidecar manifest of another name, which it would not find.
         let inClipsFolder = (clip.manifestPath as NSString).lastPathComponent == c.clipID + ".json"
+        var recovered: Recovery.Recovered?
+        // The operator's markers and mutes as pressed: a line the journal refused is not lost.
+        var known = c
+        known.markers = clip.manifest.markers
+        known.muteSpans = clip.manifest.muteSpans
         if !inClipsFolder {
             logger.critical("clip \(c.clipID) \(what) (\(failure)): \(clip.manifestPath) not written")
         } else if let jp = clip.journalPath,
             let r = Recovery.recover(
                 journal: jp, clips: (clip.manifestPath as NSString).deletingLastPathComponent, identity: identity,
-                reason: failure.isNoSpace ? "storage" : "error", closing: c, logger: logger), !r.leftoverOnly
+                reason: failure.isNoSpace ? "storage" : "error", closing: known, logger: logger), !r.leftoverOnly
         {
             logger.error("clip \(c.clipID) \(what): \(failure); finalised from its journal")
+            recovered = r
+            recovered?.cause = "\(what): \(failure.isNoSpace ? "storage full" : "storage fault"): \(failure)"
         } else {
             logger.critical("clip \(c.clipID) \(what) (\(failure)) and could not be finalised; its files stay for the next start")
         }
         // No longer open before the queue looks: it is then ready to send, or reported as
         // blocked, rather than passed over as a clip still being written.
         openIDs.withLock { _ = $0.remove(c.clipID) }
-        delegate?.clipEndedEarly(c.clipID)
+        delegate?.clipEndedEarly(c.clipID, recovered: recovered)
     }
 
     /// Signs the entry into the chain and appends it to the journal file, synced. On failure the

@@ -585,8 +585,11 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     }
 
     /// Not counted as closed (`encode` takes a count of one as its output written whole); the
-    /// offload queue is told, so a finalised clip is sent and one left over shows as blocked.
-    func clipEndedEarly(_ clipID: String) {
+    /// offload queue is told, so a finalised clip is sent and one left over shows as blocked. A
+    /// clip finalised from its journal is audited as start-up recovery audits one (what was
+    /// kept, what was cut), after the fault line that said why.
+    func clipEndedEarly(_ clipID: String, recovered: Recovery.Recovered?) {
+        if let recovered { audit(recovered.auditEvent, recovered.auditDetails) }
         onClipClosed?()
     }
 

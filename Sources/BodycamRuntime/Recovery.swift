@@ -38,10 +38,14 @@ package enum Recovery {
             var d = ["clip": clipID, "duration": String(format: "%.3f", duration), "cut_bytes": "\(cutBytes)"]
             if discarded { d["discarded"] = "no footage: created before its journal" }
             if let damagedJournal { d["journal"] = "damaged, kept as \(damagedJournal)" }
+            if let cause { d["cause"] = cause }
             return d
         }
         /// Why a leftover journal was kept.
         var reason: String?
+        /// Why the clip was finalised from its journal while the recorder ran (nil: at start-up,
+        /// after a power cut).
+        var cause: String?
     }
 
     static func recoverInterrupted(_ data: DataDirectory, identity: DeviceIdentity?, logger: Logger) -> [Recovered] {
@@ -86,7 +90,8 @@ package enum Recovery {
 
     /// `recover`, also used when writing a clip failed mid-way (`reason` "storage" or "error"): the
     /// clip is finalised exactly as a power cut at that point would leave it, plus what only the
-    /// recorder knows at its close (`closing`: gaps within what was kept, the next clip).
+    /// recorder knows at its close (`closing`: gaps within what was kept, the next clip, and the
+    /// writer's markers and mute spans).
     static func recover(journal journalPath: String, clips: String, identity: DeviceIdentity?, reason: String,
                         closing: ClipClosing?, logger: Logger) -> Recovered?
     {
@@ -129,8 +134,10 @@ package enum Recovery {
         let entries = Array(journal.entries.prefix(journal.verified))
         m.journal = entries
         m.fragments = entries.compactMap(\.fragment)
-        m.markers = entries.compactMap(\.marker)
-        m.muteSpans = []
+        // Markers and mute spans as journaled, or at a failed close as the writer holds them
+        // (the journal may have refused a line).
+        m.markers = closing?.markers ?? entries.compactMap(\.marker)
+        // A clip that opened muted has its span in the header; mute lines end it or add others.
         for span in entries.compactMap(\.mute) {
             if let last = m.muteSpans.last, last.end == nil, span.end != nil {
                 m.muteSpans[m.muteSpans.count - 1].end = span.end
@@ -138,6 +145,7 @@ package enum Recovery {
                 m.muteSpans.append(span)
             }
         }
+        if let spans = closing?.muteSpans { m.muteSpans = spans }
         if let range = entries.first(where: { $0.type == "init" })?.range { m.initSegment = range }
         let commits = entries.compactMap(\.seal)
         guard let totals = totals(of: m, commits: commits) else {
@@ -212,6 +220,10 @@ package enum Recovery {
             a.startsAt = entries.first(where: { $0.audioStartsAt != nil })?.audioStartsAt ?? a.startsAt
             m.audio = a
         }
+        // Mute spans over what was kept (one begun after it covers nothing). Markers stay as
+        // pressed, even after the last fragment kept: a press just before a power cut says
+        // where something happened.
+        m.muteSpans = ClipManifest.Span.within(m.muteSpans, duration: m.duration)
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
         do {
             if let identity { try ManifestSeal.sign(&m, identity: identity) }

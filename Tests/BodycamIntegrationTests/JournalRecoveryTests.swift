@@ -15,7 +15,7 @@ struct JournalRecoveryTests {
 
     /// Writes a clip the recorder's way: open, fragments, gaps; `close` if given. Returns the data
     /// directory and the identity that signed it.
-    func write(close: ClipClosing?) throws -> (TemporaryDirectory, DataDirectory, DeviceIdentity) {
+    func write(close: ClipClosing?, openedMuted: Bool = false) throws -> (TemporaryDirectory, DataDirectory, DeviceIdentity) {
         let dir = TemporaryDirectory("bodycam-journal")
         let data = DataDirectory(dir.path + "/data")
         try data.prepare()
@@ -28,6 +28,8 @@ struct JournalRecoveryTests {
             initSegment: .init(offset: 0, size: 0, sha256: ""))
         m.video = .init(width: 64, height: 48, frameRate: "30/1", timescale: 90_000, profile: 100, level: 31, frames: 0, encoder: "x264")
         m.audio = .init(sampleRate: 48_000, channels: 1, bitrate: 32_000, packets: 0, preEvent: false, startsAt: nil)
+        // As the recorder opens a clip while muted: the span starts the clip, the unmute ends it.
+        if openedMuted { m.muteSpans = [.init(start: 0, end: nil)] }
         writer.submit(.open(ClipOpening(
             manifest: m, initSegment: Array(repeating: 1, count: 100), mediaPath: data.clips + "/" + Self.id + ".mp4",
             manifestPath: data.clips + "/" + Self.id + ".json", journalPath: data.journal + "/" + Self.id + ".jsonl",
@@ -49,6 +51,12 @@ struct JournalRecoveryTests {
         }
         // A gap that began after the last fragment the file holds.
         writer.submit(.gap(clipID: Self.id, video: true, .init(start: 5.5, end: 6, reason: "camera lost")))
+        if openedMuted {
+            // Unmuted within the kept footage, muted again after it; a marker after it too.
+            writer.submit(.mute(clipID: Self.id, .init(start: 0, end: 2.5)))
+            writer.submit(.mute(clipID: Self.id, .init(start: 5.2, end: nil)))
+            writer.submit(.marker(clipID: Self.id, .init(mediaTime: 5.3, kind: "button", utc: nil, score: nil)))
+        }
         if let close { writer.submit(.close(close)) }
         writer.finish()
         return (dir, data, identity)
@@ -97,6 +105,22 @@ struct JournalRecoveryTests {
         #expect(kept?.leftoverOnly == true && kept?.auditEvent == "journal_kept")
         #expect(kept?.damagedJournal == Self.id + ".jsonl.damaged")
         #expect(kept?.auditDetails["journal"]?.contains("unreadable") == true, "\(kept?.auditDetails ?? [:])")
+        withExtendedLifetime(dir) {}
+    }
+
+    @Test("a power cut in a clip that opened muted: its mute span is kept; a mute begun after the kept footage is not; a later marker is")
+    func powerCutMuted() throws {
+        let (dir, data, identity) = try write(close: nil, openedMuted: true)
+        let r = try #require(Recovery.recover(
+            journal: data.journal + "/" + Self.id + ".jsonl", clips: data.clips, identity: identity, reason: "power-loss",
+            logger: Logger(label: "test")))
+        #expect(r.duration == 4)
+        let raw = try #require(FileManager.default.contents(atPath: data.clips + "/" + Self.id + ".json"))
+        let (manifest, _, problems) = ManifestSeal.verify(raw, pinned: identity.publicKey)
+        #expect(problems.isEmpty, "\(problems)")
+        let m = try #require(manifest)
+        #expect(m.muteSpans == [.init(start: 0, end: 2.5)], "\(m.muteSpans)")
+        #expect(m.markers.map(\.mediaTime) == [5.3], "a press just before the power cut says where something happened")
         withExtendedLifetime(dir) {}
     }
 

@@ -491,6 +491,8 @@ struct ReliabilityTests {
 
     /// A preload library that fails one sync of a clip's media file with EIO (a transient card
     /// error) once the file named by `BODYCAM_TEST_EIO` exists, and removes that file as it does.
+    /// With `BODYCAM_TEST_EIO_JOURNAL_LINE` set, every write to a journal whose bytes contain
+    /// that text fails with EIO too (a journal that refuses, say, marker lines).
     static func syncFaultLibrary(in dir: TemporaryDirectory) throws -> String {
         let source = dir.file("syncfault.c", """
             #define _GNU_SOURCE
@@ -503,16 +505,23 @@ struct ReliabilityTests {
 
             static int (*real_fdatasync)(int);
             static int (*real_fsync)(int);
+            static ssize_t (*real_write)(int, const void *, size_t);
             static int injected;
+
+            static int path_of(int fd, char *path, size_t size) {
+                char link[64];
+                snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+                ssize_t n = readlink(link, path, size - 1);
+                if (n <= 0) return 0;
+                path[n] = 0;
+                return 1;
+            }
 
             static int inject(int fd) {
                 const char *trigger = getenv("BODYCAM_TEST_EIO");
                 if (!trigger || access(trigger, F_OK) != 0) return 0;
-                char link[64], path[4096];
-                snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-                ssize_t n = readlink(link, path, sizeof path - 1);
-                if (n <= 0) return 0;
-                path[n] = 0;
+                char path[4096];
+                if (!path_of(fd, path, sizeof path)) return 0;
                 const char *match = getenv("BODYCAM_TEST_EIO_MATCH");
                 if (!strstr(path, "/clips/") || !strstr(path, match ? match : ".mp4")) return 0;
                 /* $BODYCAM_TEST_EIO_TIMES matching syncs fail (1 by default), then the trigger goes. */
@@ -535,6 +544,18 @@ struct ReliabilityTests {
                 if (inject(fd)) { errno = EIO; return -1; }
                 return real_fsync(fd);
             }
+
+            ssize_t write(int fd, const void *buf, size_t count) {
+                if (!real_write) real_write = dlsym(RTLD_NEXT, "write");
+                const char *line = getenv("BODYCAM_TEST_EIO_JOURNAL_LINE");
+                char path[4096];
+                if (line && *line && memmem(buf, count, line, strlen(line)) && path_of(fd, path, sizeof path)
+                    && strstr(path, "/journal/")) {
+                    errno = EIO;
+                    return -1;
+                }
+                return real_write(fd, buf, count);
+            }
             """)
         return try compileLibrary(source, to: dir.path + "/syncfault.so")
     }
@@ -548,12 +569,14 @@ struct ReliabilityTests {
         throw TestFailure("no C compiler could build \(library) (tried \(compilers))")
     }
 
-    /// A recorder (2 s pre-event) under `syncFaultLibrary`, recording for 3 s, then armed: the
-    /// next `times` syncs of a clip file whose path contains `match` fail with EIO, each after
-    /// `delayMilliseconds`. Returns the recorder, its data folder and the trigger file (gone
+    /// A recorder (2 s pre-event) under `syncFaultLibrary`, recording for 3 s (`whileRecording`
+    /// runs after the first), then armed: the next `times` syncs of a clip file whose path
+    /// contains `match` fail with EIO, each after `delayMilliseconds`; journal lines containing
+    /// `refusedJournalLine` fail all along. Returns the recorder, its data folder and the trigger file (gone
     /// once the last injected failure has happened).
     func recordingWithWriteFault(
-        in dir: TemporaryDirectory, match: String = ".mp4", times: Int = 1, delayMilliseconds: Int? = nil
+        in dir: TemporaryDirectory, match: String = ".mp4", times: Int = 1, delayMilliseconds: Int? = nil,
+        refusedJournalLine: String? = nil, whileRecording: (RunningRecorder) throws -> Void = { _ in }
     ) throws -> (rec: RunningRecorder, data: String, trigger: String) {
         let data = dir.path + "/data"
         let trigger = dir.path + "/eio"
@@ -562,12 +585,15 @@ struct ReliabilityTests {
             "BODYCAM_TEST_EIO_MATCH": match, "BODYCAM_TEST_EIO_TIMES": "\(times)",
         ]
         if let delayMilliseconds { environment["BODYCAM_TEST_EIO_DELAY_MS"] = "\(delayMilliseconds)" }
+        if let refusedJournalLine { environment["BODYCAM_TEST_EIO_JOURNAL_LINE"] = refusedJournalLine }
         let rec = try RunningRecorder(
             data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"), environment: environment)
         try rec.waitForState("buffering")
         #expect(try rec.ctl("press", "record", "--double").status == 0)
         try rec.waitForState("recording")
-        sleep(3)
+        sleep(1)
+        try whileRecording(rec)
+        sleep(2)
         _ = dir.file("eio", "")
         return (rec, data, trigger)
     }
@@ -615,6 +641,7 @@ struct ReliabilityTests {
         // Told once, though the writer refuses every fragment of that clip still queued.
         let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
         #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)")
+        try expectRecoveredAudit(data, clips: [failed])
     }
 
     @Test(
@@ -625,7 +652,14 @@ struct ReliabilityTests {
         // The first sync(s) of a manifest being written fail: the stopped clip's. One failure is
         // a passing error (the second try writes it); two fail the second try too, and the clip
         // is finalised from its journal as after a power cut.
-        let (rec, data, trigger) = try recordingWithWriteFault(in: dir, match: ".json.tmp", times: failures)
+        // A marker and a mute pressed while the journal refuses their lines: the manifest still
+        // has them, however the clip is finalised.
+        let (rec, data, trigger) = try recordingWithWriteFault(
+            in: dir, match: ".json.tmp", times: failures, refusedJournalLine: "\"type\":\"m"
+        ) { rec throws in
+            #expect(try rec.ctl("press", "marker").status == 0)
+            #expect(try rec.ctl("press", "mute").status == 0)
+        }
         #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
         let faulted = try rec.waitForStatus("the fault at the clip's close", timeout: 8) {
             $0["state"] as? String == "buffering" && $0["warnings"] as? [String] == expectedWarnings($0, "storage_fault")
@@ -659,9 +693,28 @@ struct ReliabilityTests {
         }
         let kept = double(first["duration"]) ?? 0
         #expect(kept > 4.5, "the clip kept \(kept) s (2 s pre-event, 3 s, then the hold)")
+        let markers = first["markers"] as? [[String: Any]] ?? []
+        #expect(markers.map { $0["kind"] as? String } == ["button"], "\(first)")
+        let marked = markers.first.flatMap { double($0["media_time"]) } ?? 0
+        let pressed = double(first["triggered_at"]) ?? 0
+        #expect(marked > pressed + 0.9 && marked < pressed + 3, "marker at \(marked) s, record pressed at \(pressed) s, marker 1 s later")
+        let mutes = first["mute_spans"] as? [[String: Any]] ?? []
+        #expect(mutes.count == 1 && double(mutes.first?["end"]) == kept, "muted from 1 s after the press to the end: \(first)")
+        #expect(rec.log.contains("journal line (marker) not written") && rec.log.contains("journal line (mute) not written"),
+                "the journal did not refuse the lines: the test proves less\n\(rec.log)")
         #expect(later["end_reason"] as? String == "button" && later["interrupted"] as? Bool == false, "\(later)")
         let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
         #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)")
+        // Finalised from its journal: audited as recovered, as start-up recovery would.
+        try expectRecoveredAudit(data, clips: failures == 1 ? [] : [first])
+    }
+
+    /// The audit log says "recovered" for exactly these clips, each finalised while running.
+    func expectRecoveredAudit(_ data: String, clips: [[String: Any]]) throws {
+        let recovered = try auditLines(data).filter { $0["event"] as? String == "recovered" }
+        let details = recovered.compactMap { $0["details"] as? [String: String] }
+        #expect(details.map { $0["clip"] } == clips.map { $0["clip_id"] as? String }, "\(recovered)")
+        #expect(details.allSatisfy { $0["cause"]?.contains(": storage fault: ") == true }, "\(recovered)")
     }
 
     @Test("a clip whose close fails at shutdown: finalised from its journal, and the fault is in the audit log")
@@ -678,6 +731,7 @@ struct ReliabilityTests {
         #expect(manifests[0]["end_reason"] as? String == "error" && manifests[0]["interrupted"] as? Bool == true, "\(manifests[0])")
         let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
         #expect(faults.filter { ($0["details"] as? [String: String])?["what"] == "storage" }.count == 1, "\(faults)\nexit \(exit)\n\(rec.log)")
+        try expectRecoveredAudit(data, clips: manifests)
     }
 
     // MARK: - Clock
