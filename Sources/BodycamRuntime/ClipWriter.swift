@@ -394,6 +394,9 @@ final class ClipWriter: @unchecked Sendable {
         m.audio = c.audio
         m.audioGaps = c.audioGaps
         m.videoGaps = c.videoGaps
+        // As recovery lists them: over the clip (a mute toggled between the stop and the close,
+        // while late sound or a lost camera is awaited, covers nothing in it).
+        m.muteSpans = ClipManifest.Span.within(m.muteSpans, duration: m.duration)
         for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
         var reported = false
         do {

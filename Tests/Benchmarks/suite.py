@@ -36,7 +36,8 @@ Sections (all by default, in this order; the CPU ones want a quiet machine):
             (default 30): RSS sampled every second; a clip recorded for the second half, then
             ended with the button and its manifest written. Peak (including that close)
             <= 80 MiB; flat: RSS at the clip's end within 2 MiB of the buffering steady state
-            (the minute before the press).
+            (the minute before the press; judged only when the buffer was full a minute before
+            it, so not in --smoke's one-minute run).
 
 CPU time is each child's own user+sys from wait4(); peak RSS is that child's ru_maxrss. Every
 ratio is the median of per-round ratios (each round's ratio from its own paired runs, so load

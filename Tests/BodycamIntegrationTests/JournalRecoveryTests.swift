@@ -15,7 +15,7 @@ struct JournalRecoveryTests {
 
     /// Writes a clip the recorder's way: open, fragments, gaps; `close` if given. Returns the data
     /// directory and the identity that signed it.
-    func write(close: ClipClosing?, openedMuted: Bool = false) throws -> (TemporaryDirectory, DataDirectory, DeviceIdentity) {
+    func write(close: ClipClosing?, openedMuted: Bool = false, unmuted: Bool = true) throws -> (TemporaryDirectory, DataDirectory, DeviceIdentity) {
         let dir = TemporaryDirectory("bodycam-journal")
         let data = DataDirectory(dir.path + "/data")
         try data.prepare()
@@ -51,12 +51,13 @@ struct JournalRecoveryTests {
         }
         // A gap that began after the last fragment the file holds.
         writer.submit(.gap(clipID: Self.id, video: true, .init(start: 5.5, end: 6, reason: "camera lost")))
-        if openedMuted {
-            // Unmuted within the kept footage, muted again after it; a marker after it too.
+        if openedMuted && unmuted {
+            // Unmuted within the kept footage, muted again after it.
             writer.submit(.mute(clipID: Self.id, .init(start: 0, end: 2.5)))
             writer.submit(.mute(clipID: Self.id, .init(start: 5.2, end: nil)))
-            writer.submit(.marker(clipID: Self.id, .init(mediaTime: 5.3, kind: "button", utc: nil, score: nil)))
         }
+        // A marker after the kept footage.
+        if openedMuted { writer.submit(.marker(clipID: Self.id, .init(mediaTime: 5.3, kind: "button", utc: nil, score: nil))) }
         if let close { writer.submit(.close(close)) }
         writer.finish()
         return (dir, data, identity)
@@ -108,9 +109,11 @@ struct JournalRecoveryTests {
         withExtendedLifetime(dir) {}
     }
 
-    @Test("a power cut in a clip that opened muted: its mute span is kept; a mute begun after the kept footage is not; a later marker is")
-    func powerCutMuted() throws {
-        let (dir, data, identity) = try write(close: nil, openedMuted: true)
+    @Test(
+        "a power cut in a clip that opened muted: its mute span is kept (to the end if never unmuted); a mute begun after the kept footage is not; a later marker is",
+        arguments: [true, false])
+    func powerCutMuted(unmuted: Bool) throws {
+        let (dir, data, identity) = try write(close: nil, openedMuted: true, unmuted: unmuted)
         let r = try #require(Recovery.recover(
             journal: data.journal + "/" + Self.id + ".jsonl", clips: data.clips, identity: identity, reason: "power-loss",
             logger: Logger(label: "test")))
@@ -119,7 +122,7 @@ struct JournalRecoveryTests {
         let (manifest, _, problems) = ManifestSeal.verify(raw, pinned: identity.publicKey)
         #expect(problems.isEmpty, "\(problems)")
         let m = try #require(manifest)
-        #expect(m.muteSpans == [.init(start: 0, end: 2.5)], "\(m.muteSpans)")
+        #expect(m.muteSpans == [.init(start: 0, end: unmuted ? 2.5 : 4)], "\(m.muteSpans)")
         #expect(m.markers.map(\.mediaTime) == [5.3], "a press just before the power cut says where something happened")
         withExtendedLifetime(dir) {}
     }
@@ -142,6 +145,14 @@ struct JournalRecoveryTests {
         #expect(m.videoGaps.count == 1 && m.audioGaps.count == 1)
         #expect(m.journal.filter { $0.type == "video_gap" }.compactMap(\.gap?.start) == [1.5, 5.5])
         withExtendedLifetime(dir) {}
+
+        // Muted at the open, unmuted, muted again after the last fragment (between the stop and
+        // the close): the manifest lists the mute span within the clip, as recovery would.
+        let (mutedDir, mutedData, _) = try write(close: close, openedMuted: true)
+        let muted = try ClipFiles.manifest(mutedData.clips + "/" + Self.id + ".json")
+        let spans = (muted["mute_spans"] as? [[String: Any]] ?? []).map { [double($0["start"]), double($0["end"])] }
+        #expect(spans == [[0, 2.5]], "\(muted)")
+        withExtendedLifetime(mutedDir) {}
     }
 
     @Test("a journal that is a FIFO, a link to a device, or too large is not read; it is left in place")

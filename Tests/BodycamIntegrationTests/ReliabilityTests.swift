@@ -697,7 +697,7 @@ struct ReliabilityTests {
         #expect(markers.map { $0["kind"] as? String } == ["button"], "\(first)")
         let marked = markers.first.flatMap { double($0["media_time"]) } ?? 0
         let pressed = double(first["triggered_at"]) ?? 0
-        #expect(marked > pressed + 0.9 && marked < pressed + 3, "marker at \(marked) s, record pressed at \(pressed) s, marker 1 s later")
+        #expect(marked > pressed + 0.9 && marked < pressed + 6, "marker at \(marked) s, record pressed at \(pressed) s, marker 1 s later")
         let mutes = first["mute_spans"] as? [[String: Any]] ?? []
         #expect(mutes.count == 1 && double(mutes.first?["end"]) == kept, "muted from 1 s after the press to the end: \(first)")
         #expect(rec.log.contains("journal line (marker) not written") && rec.log.contains("journal line (mute) not written"),
