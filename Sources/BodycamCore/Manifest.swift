@@ -162,6 +162,22 @@ public struct ClipManifest: Codable, Sendable, Equatable {
         public static func within(_ spans: [Span], duration: Double) -> [Span] {
             spans.filter { $0.start < duration }.map { Span(start: $0.start, end: $0.end.map { min($0, duration) }, reason: $0.reason) }
         }
+
+        /// Mute spans as a finished clip lists them: `within` the clip, one still open ending at
+        /// its end.
+        public static func closed(_ spans: [Span], duration: Double) -> [Span] {
+            within(spans, duration: duration).map { Span(start: $0.start, end: $0.end ?? duration, reason: $0.reason) }
+        }
+
+        /// Adds a mute toggle to `spans`: an ending (`end` set) closes the open span, anything
+        /// else starts a new one. Both the writer and journal recovery fold mute lines this way.
+        public static func toggle(_ spans: inout [Span], with span: Span) {
+            if let last = spans.last, last.end == nil, span.end != nil {
+                spans[spans.count - 1].end = span.end
+            } else {
+                spans.append(span)
+            }
+        }
     }
 
     public struct DroppedFrames: Codable, Sendable, Equatable {

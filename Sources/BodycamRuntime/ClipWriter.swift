@@ -224,11 +224,7 @@ final class ClipWriter: @unchecked Sendable {
             journalNote(clip, &e)
         case .mute(let id, let span):
             guard let clip = clips[id] else { return }
-            if let last = clip.manifest.muteSpans.last, last.end == nil, span.end != nil {
-                clip.manifest.muteSpans[clip.manifest.muteSpans.count - 1].end = span.end
-            } else {
-                clip.manifest.muteSpans.append(span)
-            }
+            ClipManifest.Span.toggle(&clip.manifest.muteSpans, with: span)
             var e = JournalEntry(seq: 0, type: "mute", clipId: id, prev: "")
             e.mute = clip.manifest.muteSpans.last
             journalNote(clip, &e)
@@ -396,8 +392,7 @@ final class ClipWriter: @unchecked Sendable {
         m.videoGaps = c.videoGaps
         // As recovery lists them: over the clip (a mute toggled between the stop and the close,
         // while late sound or a lost camera is awaited, covers nothing in it).
-        m.muteSpans = ClipManifest.Span.within(m.muteSpans, duration: m.duration)
-        for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
+        m.muteSpans = ClipManifest.Span.closed(m.muteSpans, duration: m.duration)
         var reported = false
         do {
             let sealed = try clip.sink.finish()

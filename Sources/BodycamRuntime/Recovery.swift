@@ -137,15 +137,12 @@ package enum Recovery {
         // Markers and mute spans as journaled, or at a failed close as the writer holds them
         // (the journal may have refused a line).
         m.markers = closing?.markers ?? entries.compactMap(\.marker)
-        // A clip that opened muted has its span in the header; mute lines end it or add others.
-        for span in entries.compactMap(\.mute) {
-            if let last = m.muteSpans.last, last.end == nil, span.end != nil {
-                m.muteSpans[m.muteSpans.count - 1].end = span.end
-            } else {
-                m.muteSpans.append(span)
-            }
+        if let spans = closing?.muteSpans {
+            m.muteSpans = spans
+        } else {
+            // A clip that opened muted has its span in the header; mute lines end it or add others.
+            for span in entries.compactMap(\.mute) { ClipManifest.Span.toggle(&m.muteSpans, with: span) }
         }
-        if let spans = closing?.muteSpans { m.muteSpans = spans }
         if let range = entries.first(where: { $0.type == "init" })?.range { m.initSegment = range }
         let commits = entries.compactMap(\.seal)
         guard let totals = totals(of: m, commits: commits) else {
@@ -223,8 +220,7 @@ package enum Recovery {
         // Mute spans over what was kept (one begun after it covers nothing). Markers stay as
         // pressed, even after the last fragment kept: a press just before a power cut says
         // where something happened.
-        m.muteSpans = ClipManifest.Span.within(m.muteSpans, duration: m.duration)
-        for i in m.muteSpans.indices where m.muteSpans[i].end == nil { m.muteSpans[i].end = m.duration }
+        m.muteSpans = ClipManifest.Span.closed(m.muteSpans, duration: m.duration)
         do {
             if let identity { try ManifestSeal.sign(&m, identity: identity) }
             try FileSystem.writeAtomically(Canonical.prettyBytes(m), to: manifestPath)
