@@ -66,6 +66,9 @@ public final class RawFileCamera: VideoSource, @unchecked Sendable {
         if let mapping { munmap(mapping, mappedBytes) }
     }
 
+    /// Frames are views of the mapped file: as many as asked for.
+    public var bufferCount: Int { Int.max }
+
     public var counters: CaptureCounters {
         var c = CaptureCounters()
         c.delivered = delivered.load(ordering: .relaxed)

@@ -57,6 +57,8 @@ public final class SyntheticCamera: VideoSource, @unchecked Sendable {
         for b in buffers { b.deallocate() }
     }
 
+    public var bufferCount: Int { buffers.count }
+
     public var counters: CaptureCounters { state.withLock { $0.counters } }
 
     public func nextFrame() throws -> RawFrame? {

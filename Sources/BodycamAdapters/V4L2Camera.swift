@@ -18,6 +18,8 @@ import Glibc
 public final class V4L2Camera: VideoSource, @unchecked Sendable {
     public let format: VideoFormat
     public let config: V4L2CameraConfig
+    /// The buffers the driver granted at the first open.
+    public let bufferCount: Int
     private let logger: Logger
     private let cond = Condition()
     /// Guarded by `cond`.
@@ -48,6 +50,7 @@ public final class V4L2Camera: VideoSource, @unchecked Sendable {
             let s = try V4L2Stream(config: config, path: path)
             stream = s
             format = s.format
+            bufferCount = s.buffers.count
             logger.notice(
                 "camera \(path): \(s.format), \(s.buffers.count) buffers, \(s.bytesPerLine) bytes per line")
         } catch {

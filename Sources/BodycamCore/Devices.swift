@@ -127,6 +127,9 @@ public protocol VideoSource: AnyObject, Sendable {
     /// Makes a blocked `nextFrame` return nil soon. Thread-safe.
     func stop()
     var counters: CaptureCounters { get }
+    /// How many frames the source can lend at once (a device's buffers). The pipeline queues
+    /// fewer, so the device always has one to fill.
+    var bufferCount: Int { get }
 }
 
 /// A block of PCM read from a microphone.

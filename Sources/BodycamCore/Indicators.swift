@@ -47,6 +47,8 @@ public enum WarningReason: String, Sendable, CaseIterable, Codable, Comparable {
     case storageFault = "storage_fault"
     /// No picture from the camera while buffering or recording.
     case cameraLost = "camera_lost"
+    /// No picture reaches the encoder while the camera delivers: the video thread is stuck.
+    case videoStalled = "video_stalled"
     /// The system does not report the wall clock as synchronised: UTC times in manifests, the
     /// audit log and the watermark are flagged as untrusted. The least urgent reason.
     case clockUntrusted = "clock_untrusted"
@@ -55,9 +57,9 @@ public enum WarningReason: String, Sendable, CaseIterable, Codable, Comparable {
 }
 
 /// The warning light as the set of reasons behind it, shown by the most urgent one. Low storage
-/// blinks fast (the operator cannot start a clip, which matters most); a write fault or a lost
-/// camera light it steadily; an untrusted clock alone gives a short flash every few seconds
-/// (recording works, only its UTC times are in doubt).
+/// blinks fast (the operator cannot start a clip, which matters most); a write fault, a lost
+/// camera or stalled video light it steadily; an untrusted clock alone gives a short flash every
+/// few seconds (recording works, only its UTC times are in doubt).
 public struct WarningLight: Sendable, Equatable {
     public private(set) var reasons: Set<WarningReason> = []
 

@@ -58,7 +58,11 @@ final class MediaPipeline: @unchecked Sendable {
         self.audioEncoder = audioEncoder
         self.recorder = recorder
         self.logger = logger
-        frames = BlockingQueue(capacity: queueDepth)
+        // With the encoder holding one frame and the queue full, the device still has a buffer to
+        // fill: when the encoder is behind, frames are handed back here and counted as ours, and
+        // the capture thread (which tells a stuck encoder from a lost camera) keeps seeing frames.
+        // A device left without buffers would drop them itself, as if it had lost them.
+        frames = BlockingQueue(capacity: min(queueDepth, max(1, camera.bufferCount - 2)))
         audioPeriod = audioPeriodFrames
     }
 
@@ -87,6 +91,7 @@ final class MediaPipeline: @unchecked Sendable {
         var failure: (any Error)?
         do {
             while let frame = try camera.nextFrame() {
+                recorder.frameCaptured(now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
                 if !frames.tryPush(frame) {
                     // Counted before the buffer goes back, so no later frame is reported
                     // without it.
@@ -171,13 +176,27 @@ final class MediaPipeline: @unchecked Sendable {
                 }
             }
         }
+        var lastSequence: UInt64?
         while let frame = next() {
             recorder.pictureTaken(now: MonotonicTime(nanoseconds: SystemClock.monotonic()))
-            drops.saw(sequence: frame.sequence, ours: queueDropped.load(ordering: .relaxed))
+            let ours = queueDropped.load(ordering: .relaxed)
+            let deviceBefore = drops.device
+            drops.saw(sequence: frame.sequence, ours: ours)
             // After an outage (the camera reopened), start again from a keyframe so the clip's
             // next fragment does not depend on pictures from before the gap. (A few frames the
             // encoder could not take are not an outage: no extra keyframe for those.)
-            if let lt = lastTime, frame.time - lt > Nanos.milliseconds(500) { forceKeyframe = true }
+            if let lt = lastTime, frame.time - lt > Nanos.milliseconds(500) {
+                forceKeyframe = true
+                // An outage of our own: this thread was stuck (the encoder, the detector, the
+                // watermark) while the capture thread handed the camera's frames back. The camera
+                // reports its own outages; this one is listed here, where it is known: frames
+                // missing from the sequence that the device does not account for were ours.
+                let missing = lastSequence.map { frame.sequence > $0 ? Int(clamping: frame.sequence - $0 - 1) : 0 } ?? 0
+                if missing > 0 && drops.deviceDrops(ours: ours) - deviceBefore < missing {
+                    recorder.videoGap(from: lt + interval, to: frame.time, reason: "frames dropped: video processing stalled")
+                }
+            }
+            lastSequence = frame.sequence
             lastTime = frame.time
             // Presentation times sit on the frame-rate grid: capture jitter does not turn into
             // uneven frame durations, while a skipped frame still leaves its slot empty.

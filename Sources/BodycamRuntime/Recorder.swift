@@ -68,6 +68,9 @@ struct RecorderStatus: Sendable {
     var audioGaps: Int
     /// No picture from the camera for a while (see `Recorder.cameraLostAfter`).
     var cameraLost = false
+    /// No picture reached the encoder for as long while the camera kept delivering: the video
+    /// thread is stuck (encoder, detector or watermark), not the camera.
+    var videoStalled = false
     /// Whether the system reported the wall clock as synchronised at the last check.
     var clockTrusted = false
     /// Detector events so far (video and audio).
@@ -93,6 +96,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     private let indicators: any Indicators
     private let logger: Logger
     private let state: Mutex<State>
+    /// CLOCK_MONOTONIC nanoseconds when the capture thread last had a frame from the camera
+    /// (`frameCaptured`); `Int64.min` until then and when frames come from a file.
+    private let lastCapture = Atomic<Int64>(Int64.min)
     private let mute = Mutex<(muted: Bool, since: MonotonicTime)>((false, .zero))
 
     private struct OpenClip {
@@ -144,6 +150,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
         var storageFaultClip: String?
         /// Since when no picture has reached the encoder, once that has lasted `cameraLostAfter`.
         var cameraLostSince: MonotonicTime?
+        /// Whether that outage is the video thread's (the camera kept delivering), not the camera's.
+        var videoStalled = false
         var lastHaptic: String?
         var hapticCount = 0
         var lastTone: String?
@@ -199,6 +207,13 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     }
 
     // MARK: - Media in
+
+    /// A frame came from the camera, on the capture thread (before it is queued for the encoder,
+    /// or handed back because the encoder is behind). Lock-free: the capture thread must keep up
+    /// with the device whatever the rest is doing.
+    func frameCaptured(now: MonotonicTime) {
+        lastCapture.store(now.nanoseconds, ordering: .relaxed)
+    }
 
     /// A picture from the camera reached the encoder. The camera counts as there (or lost) by
     /// these, not by the encoder's output, which an encoder holding frames back (B-frames,
@@ -370,13 +385,28 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
 
     /// No picture for `cameraLostAfter` while buffering or recording: the operator is told
     /// (warning light, alert vibration) rather than left recording sound alone unaware.
+    ///
+    /// When the camera kept delivering frames all that time (the capture thread saw one within
+    /// `cameraLostAfter`), it is not the camera: the video thread is stuck (the encoder, the
+    /// detector or the watermark), and frames are being handed back unencoded. Told apart so that
+    /// nobody replaces a working camera; the operator is alerted the same way.
     private func watchCamera(_ s: inout State, now: MonotonicTime) {
         guard let due = cameraLostDeadline(s), now >= due, let last = s.lastVideoArrival else { return }
         s.cameraLostSince = last
-        logger.error("no picture from the camera for \(Nanos.toSeconds(now - last)) s; \(s.clip == nil ? "buffering sound only" : "recording sound only")")
-        audit(&s, "fault", ["what": "camera lost"] + (s.clip.map { ["clip": $0.id] } ?? [:]), at: now)
-        perform(&s, [.warning(.cameraLost, true), .indicator(.haptic(.alert))], now: now)
+        let captured = lastCapture.load(ordering: .relaxed)
+        s.videoStalled = captured != Int64.min && now.nanoseconds - captured <= Self.cameraLostAfter
+        let doing = s.clip == nil ? "buffering sound only" : "recording sound only"
+        if s.videoStalled {
+            logger.error("no picture encoded for \(Nanos.toSeconds(now - last)) s while the camera delivers frames: video processing stalled (frames are dropped); \(doing)")
+        } else {
+            logger.error("no picture from the camera for \(Nanos.toSeconds(now - last)) s; \(doing)")
+        }
+        audit(&s, "fault", ["what": Self.videoLossName(stalled: s.videoStalled)] + (s.clip.map { ["clip": $0.id] } ?? [:]), at: now)
+        perform(&s, [.warning(s.videoStalled ? .videoStalled : .cameraLost, true), .indicator(.haptic(.alert))], now: now)
     }
+
+    /// The `fault` line's `what` (and a clip's end gap's cause) for a picture outage.
+    static func videoLossName(stalled: Bool) -> String { stalled ? "video processing stalled" : "camera lost" }
 
     /// When the camera counts as lost if no picture comes first; nil when not watched (not
     /// buffering or recording, no picture yet, or lost already).
@@ -390,8 +420,14 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     private func cameraBack(_ s: inout State, now: MonotonicTime) {
         guard let since = s.cameraLostSince else { return }
         s.cameraLostSince = nil
-        logger.notice("picture from the camera again after \(Decimals.two(Nanos.toSeconds(now - since))) s")
-        perform(&s, [.warning(.cameraLost, false)], now: now)
+        let seconds = Decimals.two(Nanos.toSeconds(now - since))
+        if s.videoStalled {
+            logger.notice("pictures encoded again after \(seconds) s")
+        } else {
+            logger.notice("picture from the camera again after \(seconds) s")
+        }
+        perform(&s, [.warning(s.videoStalled ? .videoStalled : .cameraLost, false)], now: now)
+        s.videoStalled = false
     }
 
     /// How long without a picture before the camera counts as lost for the operator (the V4L2
@@ -500,7 +536,8 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 pipelineDropped: s.buffer.droppedVideo + s.queueDropped, queueDropped: s.queueDropped, audioPackets: s.audioPackets, videoKbps: s.bytesWindow.kbps,
                 writerBacklog: writer.backlog, preEventEvictions: s.buffer.evictedForRoom,
                 audioDropped: s.buffer.droppedAudio, videoGaps: s.videoGapCount, audioGaps: s.audioGapCount,
-                cameraLost: s.cameraLostSince != nil, clockTrusted: s.clockPair.wall.trusted,
+                cameraLost: s.cameraLostSince != nil && !s.videoStalled,
+                videoStalled: s.cameraLostSince != nil && s.videoStalled, clockTrusted: s.clockPair.wall.trusted,
                 detectorEvents: s.detectorEvents, storageLow: s.machine.storageLow, bufferingSince: s.bufferingSince,
                 lastTransition: s.lastTransition)
         }
@@ -973,7 +1010,7 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
                 from = max(from, g.end ?? to)
             }
             if to - from > slack {
-                let why = s.cameraLostSince != nil ? "camera lost" : "picture late"
+                let why = s.cameraLostSince != nil ? Self.videoLossName(stalled: s.videoStalled) : "picture late"
                 listGap(&s, video: true, ClipManifest.Span(start: from, end: to, reason: "no picture at the clip's end (\(why))"))
                 logger.warning("clip \(c.id): no picture from \(String(format: "%.3f", from)) s to its end (\(why))")
             }

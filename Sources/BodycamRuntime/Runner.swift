@@ -279,6 +279,7 @@ final class RecordingSystem: @unchecked Sendable {
         if r.storageLow { parts.append("STORAGE LOW") }
         if r.warnings.contains(WarningReason.storageFault.rawValue) { parts.append("STORAGE FAULT") }
         if r.cameraLost { parts.append("CAMERA LOST") }
+        if r.videoStalled { parts.append("VIDEO STALLED") }
         if !r.clockTrusted { parts.append("clock not synchronised") }
         if docked.withLock({ $0 }) { parts.append("docked") }
         return parts.joined(separator: ", ")
@@ -308,6 +309,7 @@ final class RecordingSystem: @unchecked Sendable {
                 "frames_encoded": r.framesEncoded, "dropped_capture": Int(cam.dropped),
                 "dropped_pipeline": r.pipelineDropped, "dropped_queue": r.queueDropped, "corrupt": Int(cam.corrupt), "reopened": Int(cam.recoveries),
                 "gaps": r.videoGaps, "kbps": r.videoKbps.rounded(), "lost": r.cameraLost,
+                "stalled": r.videoStalled,
             ] as [String: Any],
             "audio": [
                 "packets": r.audioPackets, "muted": r.muted, "dropped": r.audioDropped, "gaps": r.audioGaps,

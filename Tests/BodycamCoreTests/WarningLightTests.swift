@@ -50,4 +50,15 @@ struct WarningLightTests {
         #expect(light.set(.cameraLost, false) == .off)
         #expect(light.reasons.isEmpty)
     }
+
+    @Test("stalled video lights it steadily, as a lost camera does; its end leaves the clock's flash")
+    func videoStalled() {
+        var light = WarningLight()
+        #expect(light.set(.clockUntrusted, true) == WarningLight.clockUntrustedFlash)
+        #expect(light.set(.videoStalled, true) == .on)
+        #expect(light.set(.cameraLost, true) == nil)
+        #expect(light.set(.cameraLost, false) == nil)
+        #expect(light.set(.videoStalled, false) == WarningLight.clockUntrustedFlash)
+        #expect(light.reasons == [.clockUntrusted])
+    }
 }

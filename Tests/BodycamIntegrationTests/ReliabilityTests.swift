@@ -734,6 +734,95 @@ struct ReliabilityTests {
         try expectRecoveredAudit(data, clips: manifests)
     }
 
+    // MARK: - A stuck encoding thread
+
+    /// A preload library whose `x264_encoder_encode` waits while the file named by
+    /// `$BODYCAM_TEST_X264_STALL` exists: the encoding thread stuck inside x264, the camera and
+    /// its capture thread going on.
+    static func encoderStallLibrary(in dir: TemporaryDirectory) throws -> String {
+        let source = dir.file("x264stall.c", """
+            #define _GNU_SOURCE
+            #include <dlfcn.h>
+            #include <stdlib.h>
+            #include <unistd.h>
+
+            typedef int (*encode_fn)(void *, void *, int *, void *, void *);
+
+            int x264_encoder_encode(void *h, void *nal, int *count, void *in, void *out) {
+                static encode_fn real;
+                if (!real) real = (encode_fn)dlsym(RTLD_NEXT, "x264_encoder_encode");
+                const char *path = getenv("BODYCAM_TEST_X264_STALL");
+                while (path && access(path, F_OK) == 0) usleep(20000);
+                return real(h, nal, count, in, out);
+            }
+            """)
+        return try compileLibrary(source, to: dir.path + "/x264stall.so")
+    }
+
+    @Test("the encoding thread stuck while the camera delivers: told apart from a lost camera, its hole listed")
+    func encoderStall() throws {
+        let dir = TemporaryDirectory("bodycam-stall")
+        let flag = dir.path + "/stall"
+        let data = dir.path + "/data"
+        let rec = try RunningRecorder(
+            data: data, config: dir.file("c.toml", "[recording]\npre_event_seconds = 2\n"),
+            environment: ["LD_PRELOAD": try Self.encoderStallLibrary(in: dir), "BODYCAM_TEST_X264_STALL": flag])
+        func video(_ s: [String: Any]) -> [String: Any] { s["video"] as? [String: Any] ?? [:] }
+        func warning(_ s: [String: Any]) -> String? { (s["leds"] as? [String: Any])?["warning"] as? String }
+        try rec.waitForState("buffering")
+        #expect(try rec.ctl("press", "record", "--double").status == 0)
+        try rec.waitForState("recording")
+        sleep(2)
+        _ = dir.file("stall", "")
+        let stalled = try rec.waitForStatus("video stalled", timeout: 8) { video($0)["stalled"] as? Bool == true }
+        // Ended at once: past 3 s the recorder writes the sound on its own, and the pictures
+        // still inside the encoder would then miss the clip (a hiccup, not this test's subject).
+        unlink(flag)
+        #expect(video(stalled)["lost"] as? Bool == false, "\(stalled)")
+        #expect(stalled["warnings"] as? [String] == expectedWarnings(stalled, "video_stalled"), "\(stalled)")
+        #expect(warning(stalled) == "on", "\(stalled)")
+        #expect((stalled["haptic"] as? [String: Any])?["last"] as? String == "400/200/400/200/400ms", "\(stalled)")
+        // The camera went on delivering; the frames the encoder could not take were handed back.
+        let captured = video(stalled)["frames_captured"] as? Int ?? 0
+        let encoded = video(stalled)["frames_encoded"] as? Int ?? 0
+        #expect(captured - encoded > 45, "captured \(captured), encoded \(encoded)")
+        let back = try rec.waitForStatus("pictures again", timeout: 8) {
+            video($0)["stalled"] as? Bool == false && video($0)["gaps"] as? Int == 1
+        }
+        #expect(back["warnings"] as? [String] == expectedWarnings(back) && warning(back) == idleWarningLED(back), "\(back)")
+        sleep(2)
+        #expect(try rec.ctl("press", "record", "--hold", "3").status == 0)
+        #expect(try rec.ctl("stop").status == 0)
+        #expect(try rec.waitForExit() == 0, "\(rec.log)")
+        #expect(rec.log.contains("video processing stalled") && !rec.log.contains("no picture from the camera"), "\(rec.log)")
+
+        let manifests = try checkClips(data)
+        try #require(manifests.count == 1, "\(manifests)")
+        let m = manifests[0]
+        let gaps = try #require(m["video_gaps"] as? [[String: Any]], "\(m)")
+        #expect(gaps.count == 1, "\(gaps)")
+        let gap = try #require(gaps.first)
+        #expect(gap["reason"] as? String == "frames dropped: video processing stalled", "\(gap)")
+        let start = try #require(double(gap["start"]))
+        let end = try #require(double(gap["end"]))
+        // The stall began about 2 s into the clip (plus its 2 s of pre-event) and lasted the 2 s
+        // it takes to be noticed, a little more for the status to be read.
+        #expect(start > 2 && start < 8, "gap at \(start) s")
+        #expect(end - start > 1.5 && end - start < 4, "gap of \(end - start) s")
+        let dropped = try #require(m["dropped_frames"] as? [String: Any], "\(m)")
+        #expect((dropped["pipeline"] as? Int ?? 0) > 45 && (dropped["capture"] as? Int ?? 99) < 5, "\(dropped)")
+        // Audited as what it was: no camera was lost.
+        let faults = try auditLines(data).filter { $0["event"] as? String == "fault" }
+            .compactMap { ($0["details"] as? [String: Any])?["what"] as? String }
+        #expect(faults == ["video processing stalled", "video gap"], "\(faults)")
+        // Every frame outside the hole is in the clip, which decodes whole.
+        let clip = try Sealed.export(try #require(ClipFiles(data).media.first), data: data)
+        #expect(try Media.fullDecodeErrors(clip) == "")
+        let duration = try #require(double(m["duration"]))
+        let frames = try Media.decodedFrames(clip)
+        #expect(abs(Double(frames) - (duration - (end - start)) * 30) <= 6, "\(frames) frames in \(duration) s")
+    }
+
     // MARK: - Clock
 
     /// A preload library that adds the number of seconds in the file `$BODYCAM_TEST_CLOCK_STEP`
