@@ -190,10 +190,15 @@ final class MediaPipeline: @unchecked Sendable {
                 // An outage of our own: this thread was stuck (the encoder, the detector, the
                 // watermark) while the capture thread handed the camera's frames back. The camera
                 // reports its own outages; this one is listed here, where it is known: frames
-                // missing from the sequence that the device does not account for were ours.
+                // missing from the sequence that the device does not account for were ours. Only
+                // when they make an outage themselves: a few handed back just before the camera
+                // went are not listed again over the camera's own gap. (Ours come first: the
+                // stall began with them.)
                 let missing = lastSequence.map { frame.sequence > $0 ? Int(clamping: frame.sequence - $0 - 1) : 0 } ?? 0
-                if missing > 0 && drops.deviceDrops(ours: ours) - deviceBefore < missing {
-                    recorder.videoGap(from: lt + interval, to: frame.time, reason: "frames dropped: video processing stalled")
+                let ourShare = missing - (drops.deviceDrops(ours: ours) - deviceBefore)
+                if Int64(ourShare) * interval > Nanos.milliseconds(500) {
+                    let end = min(frame.time, lt + interval * Int64(ourShare + 1))
+                    recorder.videoGap(from: lt + interval, to: end, reason: "frames dropped: video processing stalled")
                 }
             }
             lastSequence = frame.sequence

@@ -386,15 +386,16 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// No picture for `cameraLostAfter` while buffering or recording: the operator is told
     /// (warning light, alert vibration) rather than left recording sound alone unaware.
     ///
-    /// When the camera kept delivering frames all that time (the capture thread saw one within
-    /// `cameraLostAfter`), it is not the camera: the video thread is stuck (the encoder, the
+    /// When the camera delivered a frame after the last picture that reached the encoder (the
+    /// capture thread stamps each one), it is not the camera: the video thread is stuck (the encoder, the
     /// detector or the watermark), and frames are being handed back unencoded. Told apart so that
     /// nobody replaces a working camera; the operator is alerted the same way.
     private func watchCamera(_ s: inout State, now: MonotonicTime) {
         guard let due = cameraLostDeadline(s), now >= due, let last = s.lastVideoArrival else { return }
         s.cameraLostSince = last
-        let captured = lastCapture.load(ordering: .relaxed)
-        s.videoStalled = captured != Int64.min && now.nanoseconds - captured <= Self.cameraLostAfter
+        // A frame captured after the last one that reached the encoder: it is waiting (or was
+        // handed back), so the camera works and the video thread does not take it.
+        s.videoStalled = lastCapture.load(ordering: .relaxed) > last.nanoseconds
         let doing = s.clip == nil ? "buffering sound only" : "recording sound only"
         if s.videoStalled {
             logger.error("no picture encoded for \(Nanos.toSeconds(now - last)) s while the camera delivers frames: video processing stalled (frames are dropped); \(doing)")

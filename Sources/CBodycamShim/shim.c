@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <stdlib.h>
 #include <sys/timex.h>
 
 // Two malloc arenas for the whole process, set before main, before any thread allocates (glibc
@@ -16,8 +17,10 @@
 // starts and ends workers as it likes) gets a new one, up to eight per core, and each arena keeps
 // the memory freed into it. So a recorder's resident memory rose in steps at random times, once
 // by a new 484 KiB arena minutes into a clip. The hot path does not allocate, so sharing two
-// arenas does not slow it.
-__attribute__((constructor)) static void bodycam_limit_malloc_arenas(void) { mallopt(M_ARENA_MAX, 2); }
+// arenas does not slow it. An operator's own setting (MALLOC_ARENA_MAX, GLIBC_TUNABLES) wins.
+__attribute__((constructor)) static void bodycam_limit_malloc_arenas(void) {
+    if (getenv("MALLOC_ARENA_MAX") == NULL && getenv("GLIBC_TUNABLES") == NULL) mallopt(M_ARENA_MAX, 2);
+}
 
 x264_t *bodycam_x264_encoder_open(x264_param_t *param) { return x264_encoder_open(param); }
 
