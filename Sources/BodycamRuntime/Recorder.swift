@@ -387,9 +387,9 @@ final class Recorder: @unchecked Sendable, ClipWriterDelegate {
     /// (warning light, alert vibration) rather than left recording sound alone unaware.
     ///
     /// When the camera delivered a frame after the last picture that reached the encoder (the
-    /// capture thread stamps each one), it is not the camera: the video thread is stuck (the encoder, the
-    /// detector or the watermark), and frames are being handed back unencoded. Told apart so that
-    /// nobody replaces a working camera; the operator is alerted the same way.
+    /// capture thread stamps each one), it is not the camera: the video thread is stuck (the
+    /// encoder, the detector or the watermark), and frames are being handed back unencoded. Told
+    /// apart so that nobody replaces a working camera; the operator is alerted the same way.
     private func watchCamera(_ s: inout State, now: MonotonicTime) {
         guard let due = cameraLostDeadline(s), now >= due, let last = s.lastVideoArrival else { return }
         s.cameraLostSince = last
